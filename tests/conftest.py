@@ -1,0 +1,39 @@
+"""Shared pytest fixtures. Keep each fixture small and documented; one concern per fixture."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from selma.testing.fake_openai import FakeOpenAIServer
+
+
+@pytest.fixture
+def openai_server() -> Iterator[FakeOpenAIServer]:
+    """A FakeOpenAIServer on 127.0.0.1 for one test; set `.expected_api_key` / `.latency` or call `.script()`
+    on it as needed. Stopped (port closed) after the test."""
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def node_package() -> ModuleType:
+    """This repository imported the way ComfyUI imports a custom-node folder: as a package (named
+    `comfyui_selma` here) whose `nodes/` reach the core by relative imports."""
+    name = "comfyui_selma"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, REPO_ROOT / "__init__.py", submodule_search_locations=[str(REPO_ROOT)]
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
