@@ -40,7 +40,9 @@ class DatasetRecord:
     def from_json(cls, data: dict, where: str) -> DatasetRecord:
         missing = [k for k in ("file_name", "text") if not isinstance(data.get(k), str)]
         if missing:
-            raise ValueError(f"{where}: record lacks the string field(s) {missing}; every line needs file_name and text")
+            raise ValueError(
+                f"{where}: record lacks the string field(s) {missing}; every line needs file_name and text"
+            )
         extra = {k: v for k, v in data.items() if k not in ("file_name", "text", "index", "seed")}
         index = data.get("index")
         return cls(data["file_name"], data["text"], int(index) if index is not None else -1, data.get("seed"), extra)
