@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     parser.add_argument("--latency", type=float, default=0.2, help="simulated LLM server latency (s)")
     parser.add_argument("--concurrency", type=int, default=8, help="calls in flight for the throughput run")
-    parser.add_argument("--llm-prompts", type=int, default=320, help="prompts to write in each throughput run")
+    parser.add_argument("--llm-prompts", type=int, default=640, help="prompts to write in each throughput run")
     args = parser.parse_args(argv)
     n = 300 if args.quick else args.n
 
