@@ -112,19 +112,9 @@ def _tensor_for_file(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def save_lora_expert(path: str | Path, expert: LoraExpert, metadata: Mapping[str, Any] | None = None) -> Path:
-    """Write `expert` to one ``.safetensors`` file, atomically. Tensors keep their dtype (fp16 or fp32).
-
-    `metadata` (merged over ``expert.metadata``) goes into the header: ``skill``, ``method`` (default "lora"),
-    ``config`` (a dict), ``base_model`` (see `fingerprint_unet`), ``steps``, and any other JSON-able entries.
-    The file has one alpha (the most common): modules with another alpha are written with the ratio folded into
-    their up factor, so every loader computes the same update; experts with one alpha round-trip bit for bit.
-    """
-    from safetensors.torch import save
-
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        raise ValueError(f"expert files end in .safetensors (ComfyUI lists only those in models/loras), got {path}")
+def kohya_state_dict(expert: LoraExpert) -> dict[str, torch.Tensor]:
+    """The expert as kohya-keyed tensors (`lora_unet_<name>.lora_down/.lora_up/.alpha`), as written to files and
+    as ComfyUI's own LoRA loader consumes them. One alpha for all modules: see `save_lora_expert`."""
     if not expert.modules:
         raise ValueError("the expert has no modules; there is nothing to save")
     # One alpha for the whole file: diffusers (0.42) loses per-module alphas of kohya attention keys, so a module
@@ -146,6 +136,23 @@ def save_lora_expert(path: str | Path, expert: LoraExpert, metadata: Mapping[str
         tensors[f"{key}.lora_down.weight"] = _tensor_for_file(module.down)
         tensors[f"{key}.lora_up.weight"] = _tensor_for_file(up)
         tensors[f"{key}.alpha"] = torch.tensor(float(alpha if alpha != 0 else module.alpha), dtype=torch.float32)
+    return tensors
+
+
+def save_lora_expert(path: str | Path, expert: LoraExpert, metadata: Mapping[str, Any] | None = None) -> Path:
+    """Write `expert` to one ``.safetensors`` file, atomically. Tensors keep their dtype (fp16 or fp32).
+
+    `metadata` (merged over ``expert.metadata``) goes into the header: ``skill``, ``method`` (default "lora"),
+    ``config`` (a dict), ``base_model`` (see `fingerprint_unet`), ``steps``, and any other JSON-able entries.
+    The file has one alpha (the most common): modules with another alpha are written with the ratio folded into
+    their up factor, so every loader computes the same update; experts with one alpha round-trip bit for bit.
+    """
+    from safetensors.torch import save
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"expert files end in .safetensors (ComfyUI lists only those in models/loras), got {path}")
+    tensors = kohya_state_dict(expert)
     header = _header(expert, {**expert.metadata, **(metadata or {})})
     write_bytes_atomic(path, save(tensors, metadata=header))
     logger.info("saved a LoRA expert of %d modules to %s", len(expert.modules), path)
