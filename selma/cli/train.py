@@ -1,0 +1,120 @@
+"""`selma train`: train one LoRA expert per skill from RUN_DIR/datasets/<skill>/ into RUN_DIR/experts/.
+
+Writes RUN_DIR/experts/<skill>.safetensors and RUN_DIR/experts/<skill>/ (checkpoint, train log, loss
+curve, previews). Several --skill train one after another; separate calls for different skills may run
+side by side. Data parallel on several GPUs: `accelerate launch -m selma train ...` (the same arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..dataset_files import dataset_dir, read_dataset
+from ..training.config import MIXED_PRECISION, TrainConfig
+from .progress import TqdmProgress
+
+# CLI flag -> TrainConfig field; a flag left out keeps the config's default (SELMA's recipe).
+_OVERRIDES = {
+    "rank": "rank",
+    "alpha": "alpha",
+    "lr": "learning_rate",
+    "lr_warmup_steps": "lr_warmup_steps",
+    "steps": "steps",
+    "batch_size": "batch_size",
+    "grad_accum": "grad_accum",
+    "save_every": "save_every",
+    "preview_every": "preview_every",
+    "preview_prompt": "preview_prompts",
+    "resolution": "resolution",
+    "mixed_precision": "mixed_precision",
+    "seed": "seed",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = TrainConfig()
+    parser.add_argument("--run-dir", required=True, help="run directory with datasets/<skill>/")
+    parser.add_argument(
+        "--model", required=True, help="base model: a diffusers folder, a .safetensors/.ckpt file, or a hub id"
+    )
+    parser.add_argument("--skill", action="append", required=True, help="skill to train; repeatable")
+    parser.add_argument("--rank", type=int, help=f"LoRA rank (default {d.rank})")
+    parser.add_argument("--alpha", type=float, help=f"LoRA alpha (default {d.alpha:g})")
+    parser.add_argument(
+        "--target-modules", help=f"comma-separated module names to adapt (default {','.join(d.target_modules)})"
+    )
+    parser.add_argument("--lr", type=float, help=f"learning rate (default {d.learning_rate:g}, constant)")
+    parser.add_argument("--lr-warmup-steps", type=int, help="linear warmup steps (default 0)")
+    parser.add_argument("--steps", type=int, help=f"optimizer steps (default {d.steps})")
+    parser.add_argument("--batch-size", type=int, help=f"examples per micro-batch and GPU (default {d.batch_size})")
+    parser.add_argument("--grad-accum", type=int, help=f"micro-batches per optimizer step (default {d.grad_accum})")
+    parser.add_argument(
+        "--save-every", type=int, help=f"checkpoint every N steps, 0 = at the end only (default {d.save_every})"
+    )
+    parser.add_argument("--preview-every", type=int, help="render previews every N steps (default 0 = never)")
+    parser.add_argument(
+        "--preview-prompt", action="append", help="prompt for previews; repeatable (default: the first two captions)"
+    )
+    parser.add_argument("--resolution", type=int, help=f"training image side in pixels (default {d.resolution})")
+    parser.add_argument(
+        "--mixed-precision", choices=MIXED_PRECISION, help="auto = fp16 on CUDA, fp32 elsewhere (default auto)"
+    )
+    parser.add_argument("--gradient-checkpointing", action="store_true", help="less memory, ~30%% slower steps")
+    parser.add_argument("--no-cache", action="store_true", help="encode images and captions every step")
+    parser.add_argument("--seed", type=int, help="seed of the adapter init and of every batch (default 0)")
+    parser.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="continue from the skill's checkpoint if there is one (default); --no-resume starts over",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values = {field: getattr(args, flag) for flag, field in _OVERRIDES.items() if getattr(args, flag) is not None}
+    if args.target_modules:
+        values["target_modules"] = tuple(t.strip() for t in args.target_modules.split(",") if t.strip())
+    if args.gradient_checkpointing:
+        values["gradient_checkpointing"] = True
+    if args.no_cache:
+        values["cache_latents"] = values["cache_text"] = False
+    return TrainConfig(**values)
+
+
+def run(args: argparse.Namespace) -> int:
+    from accelerate import PartialState
+
+    from ..training.diffusers_backend import load_diffusers_backend
+    from ..training.loop import train_expert
+
+    config = config_from_args(args)  # check the settings before loading a model
+    run_dir = Path(args.run_dir)
+    for skill in args.skill:
+        read_dataset(dataset_dir(run_dir, skill), check_files=False)  # a missing dataset fails before the model loads
+    from ..pipelines import resolve_device
+
+    # Under `accelerate launch` (or torchrun) this is the process's rank and device. On a machine without a GPU
+    # accelerate only forms a multi-process (gloo) group when told to use the CPU.
+    state = PartialState(cpu=resolve_device("auto") == "cpu")
+    backend = load_diffusers_backend(args.model, device=state.device, dtype=config.weight_dtype(state.device.type))
+    for skill in args.skill:
+        with TqdmProgress(desc=f"train/{skill}", unit="step") as progress:
+
+            def on_step(step: int, total: int, loss: float, progress: TqdmProgress = progress) -> None:
+                if state.is_main_process:
+                    progress(step, total)
+                    progress.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+            result = train_expert(
+                backend,
+                dataset_dir(run_dir, skill),
+                run_dir / "experts",
+                config,
+                skill=skill,
+                on_step=on_step,
+                resume=args.resume,
+            )
+        if state.is_main_process:
+            print(result.summary())
+    return 0

@@ -1,0 +1,191 @@
+"""A skill's dataset folder as training tensors, and the deterministic sampler that feeds the loop.
+
+`TrainingData` reads the folder (`dataset_files.read_dataset`), checks every image opens, and hands out
+latents and conditioning for a list of example indices — from caches computed once on the backend's
+device (the default) or by encoding on the fly.
+
+`StepSampler` decides which examples, noise and timesteps a micro-batch uses as a pure function of
+(seed, step, micro-batch, process): a resumed run replays exactly what an uninterrupted one would have
+done, with no sampler state to save. Examples are visited epoch by epoch, each epoch a fresh seeded
+permutation; every example *position* in that endless sequence has its own noise and timestep, so a
+run on W processes with batch b sees exactly what one process with batch W*b sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from ..dataset_files import DatasetRecord, read_dataset
+from .backend import DenoiserBackend, concat_conditioning, map_conditioning, select_conditioning
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+
+
+def load_image(path: str | Path, resolution: int) -> torch.Tensor:
+    """An image file as a [3, R, R] tensor in [-1, 1]: shorter side resized to R (bicubic), then center-cropped."""
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+    width, height = image.size
+    scale = resolution / min(width, height)
+    size = (max(resolution, round(width * scale)), max(resolution, round(height * scale)))
+    if size != image.size:
+        image = image.resize(size, Image.Resampling.BICUBIC)
+    left, top = (size[0] - resolution) // 2, (size[1] - resolution) // 2
+    image = image.crop((left, top, left + resolution, top + resolution))
+    array = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+class TrainingData:
+    """The examples of one dataset folder, as latents and conditioning for the loop."""
+
+    def __init__(self, folder: str | Path, records: Sequence[DatasetRecord], resolution: int) -> None:
+        self.folder = Path(folder)
+        self.records = list(records)
+        self.resolution = resolution
+        self.captions = [r.text for r in self.records]
+        self._latents: torch.Tensor | None = None
+        self._conditioning: Any = None
+        self._caption_row: torch.Tensor | None = None  # example index -> row of the unique-caption cache
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, resolution: int) -> TrainingData:
+        """Read and check a dataset folder; raise ValueError naming the first unreadable image and the fix."""
+        records = read_dataset(folder)
+        data = cls(folder, records, resolution)
+        for record in records:
+            path = data.folder / record.file_name
+            try:
+                with Image.open(path) as image:
+                    image.verify()
+            except (UnidentifiedImageError, OSError, SyntaxError) as e:
+                raise ValueError(
+                    f"dataset {data.folder}: image {record.file_name!r} cannot be read ({e}); re-render it "
+                    f"(the renderer fills gaps) or delete its line in metadata.jsonl"
+                ) from None
+        return data
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def pixels(self, indices: Sequence[int]) -> torch.Tensor:
+        """Images [B, 3, R, R] in [-1, 1] (CPU, fp32)."""
+        return torch.stack([load_image(self.folder / self.records[i].file_name, self.resolution) for i in indices])
+
+    @torch.no_grad()
+    def build_caches(
+        self,
+        backend: DenoiserBackend,
+        *,
+        latents: bool,
+        text: bool,
+        batch_size: int,
+        on_progress: ProgressFn | None = None,
+    ) -> None:
+        """Encode every image and/or every distinct caption once, kept on the backend's device."""
+        unique = list(dict.fromkeys(self.captions)) if text else []
+        total = (len(self) if latents else 0) + len(unique)
+        done = 0
+        if latents:
+            parts = []
+            for start in range(0, len(self), batch_size):
+                chunk = range(start, min(start + batch_size, len(self)))
+                parts.append(backend.encode_images(self.pixels(chunk).to(backend.device)).float())
+                done += len(chunk)
+                if on_progress:
+                    on_progress(done, total)
+            self._latents = torch.cat(parts)
+        if text:
+            parts = []
+            for start in range(0, len(unique), batch_size):
+                chunk = unique[start : start + batch_size]
+                parts.append(backend.encode_prompts(chunk))
+                done += len(chunk)
+                if on_progress:
+                    on_progress(done, total)
+            self._conditioning = map_conditioning(concat_conditioning(parts), torch.Tensor.detach)
+            row = {caption: i for i, caption in enumerate(unique)}
+            self._caption_row = torch.tensor([row[c] for c in self.captions], dtype=torch.long)
+        log.info(
+            "cached %s%s for %d examples (%d distinct captions)",
+            "latents" if latents else "",
+            " + text embeddings" if text else "",
+            len(self),
+            len(unique),
+        )
+
+    def latents(self, backend: DenoiserBackend, indices: Sequence[int]) -> torch.Tensor:
+        """fp32 latents of the examples at `indices`, on the backend's device."""
+        if self._latents is not None:
+            return self._latents[torch.as_tensor(list(indices), device=self._latents.device)]
+        with torch.no_grad():
+            return backend.encode_images(self.pixels(indices).to(backend.device)).float()
+
+    def conditioning(self, backend: DenoiserBackend, indices: Sequence[int]) -> Any:
+        """Conditioning of the examples' captions, batched in the order of `indices`."""
+        if self._conditioning is not None:
+            return select_conditioning(self._conditioning, self._caption_row[list(indices)])
+        with torch.no_grad():
+            return backend.encode_prompts([self.captions[i] for i in indices])
+
+
+def _stream_seed(*parts: object) -> int:
+    """A 63-bit seed for one named random stream; stable across processes, platforms and Python runs."""
+    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & (2**63 - 1)
+
+
+class StepSampler:
+    """Examples, noise and timesteps of every micro-batch, as a pure function of (seed, step, micro, rank)."""
+
+    def __init__(
+        self, num_examples: int, batch_size: int, grad_accum: int, seed: int, *, world_size: int = 1, rank: int = 0
+    ) -> None:
+        if num_examples < 1:
+            raise ValueError("StepSampler needs at least one example")
+        self.num_examples = num_examples
+        self.batch_size = batch_size
+        self.grad_accum = grad_accum
+        self.seed = seed
+        self.world_size = world_size
+        self.rank = rank
+        self._permutations: dict[int, list[int]] = {}
+
+    def positions(self, step: int, micro: int) -> range:
+        """This process's slice of the endless example sequence for one micro-batch (0-based step)."""
+        first = ((step * self.grad_accum + micro) * self.world_size + self.rank) * self.batch_size
+        return range(first, first + self.batch_size)
+
+    def _permutation(self, epoch: int) -> list[int]:
+        if epoch not in self._permutations:
+            if len(self._permutations) > 4:  # a batch spans at most a few epochs; keep memory flat
+                self._permutations.pop(min(self._permutations))
+            generator = torch.Generator().manual_seed(_stream_seed(self.seed, "epoch", epoch))
+            self._permutations[epoch] = torch.randperm(self.num_examples, generator=generator).tolist()
+        return self._permutations[epoch]
+
+    def indices(self, step: int, micro: int) -> list[int]:
+        """The example indices of one micro-batch (examples repeat only if a batch outgrows an epoch)."""
+        return [self._permutation(p // self.num_examples)[p % self.num_examples] for p in self.positions(step, micro)]
+
+    def noise_and_timesteps(
+        self, step: int, micro: int, latent_shape: Sequence[int], backend: DenoiserBackend
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Noise [B, *latent_shape] and timesteps [B] on the backend's device; each example position has
+        its own generator, so the draw does not depend on the batch layout or the number of processes."""
+        noises, timesteps = [], []
+        for position in self.positions(step, micro):
+            generator = torch.Generator().manual_seed(_stream_seed(self.seed, "noise", position))
+            noises.append(torch.randn(tuple(latent_shape), generator=generator))
+            timesteps.append(backend.sample_timesteps(1, generator).reshape(1))
+        return torch.stack(noises).to(backend.device), torch.cat([t.to(backend.device) for t in timesteps])
