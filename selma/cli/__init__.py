@@ -16,6 +16,10 @@ COMMANDS = {
     "prompts": ("prompts", "write skill prompts with an LLM into RUN_DIR/prompts/<skill>.jsonl"),
     "filter": ("filter", "keep the lines of a file that pass SELMA's ROUGE-L diversity filter"),
     "skills": ("skills", "list the built-in skills, or show one"),
+    "images": ("images", "render RUN_DIR/prompts/<skill>.jsonl into RUN_DIR/datasets/<skill>/ (resumes)"),
+    "preview": ("preview", "draw a contact sheet (thumbnails + captions) of a dataset folder"),
+    "train": ("train", "train one LoRA expert per skill from RUN_DIR/datasets/<skill>/ into RUN_DIR/experts/"),
+    "merge": ("merge", "merge skill experts into one multi-skill expert (+ a per-module report)"),
     "demo": ("demo", "run the pipeline end to end on the embedded defaults (tiny model, offline LLM)"),
 }
 

@@ -1,0 +1,159 @@
+"""Nodes for SELMA's second stage: write ComfyUI-rendered images into a dataset, and load one back.
+
+ComfyUI renders (prompt list -> CLIPTextEncode -> KSampler -> VAEDecode runs once per prompt), so the
+writer receives a *list* of IMAGE batches and the prompt list (INPUT_IS_LIST). Pairing rules:
+N prompts with N batches -> every image of batch i gets prompt i; one batch of N images with N prompts ->
+by position. Anything else is an error that names the counts; nothing is written until the inputs check out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..selma.contact_sheet import dataset_contact_sheet
+from ..selma.dataset_building import DatasetResult, check_skill_name
+from ..selma.dataset_files import IMAGE_FORMATS, DatasetWriter, dataset_dir, read_dataset
+from .comfy_glue import output_directory, progress_reporter, run_directory
+
+CATEGORY = "SELMA/datasets"
+
+
+def pair_prompts(batch_sizes: list[int], prompts: list[str]) -> list[str]:
+    """The prompt of every image, in order, for image batches of `batch_sizes` and the prompt list."""
+    images = sum(batch_sizes)
+    if not prompts or not batch_sizes:
+        raise ValueError(
+            f"got {len(prompts)} prompt(s) and {len(batch_sizes)} image batch(es); connect the prompt list that "
+            "drove the sampler to 'prompts' and the VAE Decode output to 'images'"
+        )
+    if len(batch_sizes) == len(prompts):
+        return [text for text, size in zip(prompts, batch_sizes, strict=True) for _ in range(size)]
+    if len(batch_sizes) == 1 and images == len(prompts):
+        return list(prompts)
+    raise ValueError(
+        f"cannot pair {len(prompts)} prompt(s) with {len(batch_sizes)} image batch(es) holding {images} image(s) "
+        f"(batch sizes {batch_sizes[:8]}{'...' if len(batch_sizes) > 8 else ''}). Connect the same prompt list that "
+        "fed CLIP Text Encode (one batch per prompt), or one batch with one image per prompt; nothing written"
+    )
+
+
+def tensors_to_pil(batches) -> list[list]:
+    """IMAGE tensors [B,H,W,C] (or [H,W,C]) floats in 0..1 -> PIL images per batch, converted as ComfyUI's
+    SaveImage does (so the dataset holds the pixels SaveImage would have written)."""
+    import numpy as np
+    from PIL import Image
+
+    images = []
+    for n, batch in enumerate(batches):
+        array = batch.detach().cpu().float().numpy() if hasattr(batch, "detach") else np.asarray(batch, "float32")
+        if array.ndim == 3:
+            array = array[None]
+        if array.ndim != 4 or array.shape[-1] not in (1, 3, 4) or 0 in array.shape:
+            raise ValueError(
+                f"images[{n}] has shape {tuple(array.shape)}; expected an IMAGE [batch, height, width, 3] "
+                "(connect a VAE Decode output)"
+            )
+        pixels = np.clip(255.0 * array, 0, 255).astype(np.uint8)
+        mode = {1: "L", 3: "RGB", 4: "RGBA"}[array.shape[-1]]
+        images.append([Image.fromarray(p[..., 0] if mode == "L" else p, mode) for p in pixels])
+    return images
+
+
+def sheet_to_tensor(sheet):
+    """A PIL image -> a ComfyUI IMAGE tensor [1, H, W, 3] in 0..1."""
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.asarray(sheet.convert("RGB"), dtype=np.float32) / 255.0)[None]
+
+
+class SelmaDatasetWriter:
+    DESCRIPTION = (
+        "Appends images with their prompts to output/selma/<run_name>/datasets/<skill>/ (images + metadata.jsonl, "
+        "the Hugging Face imagefolder layout). Wire the prompt list into both CLIP Text Encode and 'prompts'."
+    )
+    CATEGORY = CATEGORY
+    INPUT_IS_LIST = True
+    OUTPUT_NODE = True
+    RETURN_TYPES = ("SELMA_DATASET",)
+    RETURN_NAMES = ("dataset",)
+    FUNCTION = "write"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "images": ("IMAGE", {"tooltip": "VAE Decode output: one batch per prompt, or one image per prompt"}),
+                "prompts": ("STRING", {"forceInput": True, "tooltip": "the prompt list that drove the sampler"}),
+                "skill": ("STRING", {"default": "my_skill", "tooltip": "dataset name; prompt_set overrides it"}),
+                "run_name": ("STRING", {"default": "selma", "tooltip": "folder under output/selma/"}),
+            },
+            "optional": {
+                "prompt_set": ("SELMA_PROMPTS", {"tooltip": "if connected: its skill and run folder are used"}),
+                "image_format": (sorted(IMAGE_FORMATS), {"default": "png"}),
+            },
+        }
+
+    def write(self, images, prompts, skill, run_name, prompt_set=None, image_format=("png",)):
+        if prompt_set and prompt_set[0] is not None:
+            skill_name, run_dir = prompt_set[0].skill, prompt_set[0].run_dir
+        else:
+            skill_name, run_dir = skill[0].strip(), run_directory(run_name[0].strip())
+        check_skill_name(skill_name)
+        texts = [str(p).strip() for p in prompts]
+        if not all(texts):
+            raise ValueError(f"prompt {texts.index('')} is empty; every image needs its prompt text")
+        batches = tensors_to_pil(images)
+        captions = pair_prompts([len(b) for b in batches], texts)
+        pil_images = [image for batch in batches for image in batch]
+        writer = DatasetWriter(dataset_dir(run_dir, skill_name), image_format[0])  # raises if not writable
+        start, report = writer.next_index(), progress_reporter(len(pil_images))
+        for k, (image, text) in enumerate(zip(pil_images, captions, strict=True)):
+            writer.add(image, text, start + k, None, source="comfyui")
+            report(k + 1, len(pil_images))
+        count = len(read_dataset(writer.folder))
+        return (DatasetResult(writer.folder, skill_name, count, prompts=count, rendered=len(pil_images)),)
+
+
+class SelmaLoadDataset:
+    DESCRIPTION = "Loads a dataset folder (images + metadata.jsonl) and draws a contact sheet of it."
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("SELMA_DATASET", "IMAGE")
+    RETURN_NAMES = ("dataset", "contact_sheet")
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "dataset_path": (
+                    "STRING",
+                    {"default": "", "tooltip": "dataset folder (relative = under output/); empty = run_name + skill"},
+                ),
+                "run_name": ("STRING", {"default": "selma", "tooltip": "folder under output/selma/"}),
+                "skill": ("STRING", {"default": "", "tooltip": "dataset name under <run>/datasets/"}),
+                "max_images": ("INT", {"default": 16, "min": 1, "max": 256, "tooltip": "thumbnails on the sheet"}),
+            },
+        }
+
+    def load(self, dataset_path, run_name, skill, max_images):
+        if dataset_path.strip():
+            folder = Path(dataset_path.strip()).expanduser()
+            folder = folder if folder.is_absolute() else output_directory() / folder
+        elif skill.strip():
+            folder = dataset_dir(run_directory(run_name.strip()), check_skill_name(skill.strip()))
+        else:
+            raise ValueError("give dataset_path, or run_name and skill, to say which dataset to load")
+        count = len(read_dataset(folder))  # raises with the fix if the folder is not a dataset
+        sheet = dataset_contact_sheet(folder, max_images=max_images)
+        return (DatasetResult(folder, folder.name, count, prompts=count), sheet_to_tensor(sheet))
+
+
+NODE_CLASS_MAPPINGS = {
+    "SelmaDatasetWriter": SelmaDatasetWriter,
+    "SelmaLoadDataset": SelmaLoadDataset,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "SelmaDatasetWriter": "SELMA Dataset Writer",
+    "SelmaLoadDataset": "SELMA Load Dataset",
+}
