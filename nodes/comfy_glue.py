@@ -45,3 +45,57 @@ def progress_reporter(total: int) -> Callable[[int, int], None]:
         bar.update_absolute(done, total)
 
     return report
+
+
+def loras_directory() -> Path:
+    """models/loras (the first one, if several are configured): where experts are published."""
+    try:
+        import folder_paths
+    except ImportError:
+        return Path(os.environ.get("SELMA_LORAS_DIR", "models/loras")).resolve()
+    return Path(folder_paths.get_folder_paths("loras")[0])
+
+
+def send_to_ui(event: str, data: dict) -> None:
+    """Push a message to the browser (the web/ extension draws it); a no-op outside ComfyUI."""
+    try:
+        from server import PromptServer
+    except ImportError:
+        return
+    if PromptServer.instance is not None:
+        PromptServer.instance.send_sync(event, data)
+
+
+def image_to_tensor(path: str | Path):
+    """A PNG on disk as a ComfyUI IMAGE: float tensor [1, H, W, 3] in 0..1."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    with Image.open(path) as image:
+        array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(array)[None]
+
+
+def lora_file_names() -> list[str]:
+    """The files ComfyUI lists in models/loras (outside ComfyUI: those under $SELMA_LORAS_DIR)."""
+    try:
+        import folder_paths
+    except ImportError:
+        root = loras_directory()
+        return sorted(str(p.relative_to(root)) for p in root.rglob("*.safetensors")) if root.is_dir() else []
+    return folder_paths.get_filename_list("loras")
+
+
+def lora_file_path(name: str) -> Path:
+    """The full path of a file named as in models/loras; a clear error if it is not there."""
+    try:
+        import folder_paths
+    except ImportError:
+        path = loras_directory() / name
+    else:
+        found = folder_paths.get_full_path("loras", name)
+        path = Path(found) if found else loras_directory() / name
+    if not path.is_file():
+        raise ValueError(f"expert {name!r} is not in models/loras ({path}); train or copy it there, then refresh")
+    return path

@@ -1,0 +1,174 @@
+"""Nodes for SELMA's third stage: train a skill expert on the MODEL the user has loaded, and load experts."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..selma.expert_files import kohya_state_dict, load_lora_expert
+from ..selma.expert_ref import ExpertRef
+from ..selma.training.config import TrainConfig
+from .comfy_glue import (
+    image_to_tensor,
+    lora_file_names,
+    lora_file_path,
+    loras_directory,
+    progress_reporter,
+    run_directory,
+    send_to_ui,
+)
+
+CATEGORY = "SELMA/experts"
+METHODS = ("lora",)
+
+
+def apply_expert_to_model(model, path: Path, strength: float):
+    """A clone of `model` with the expert patched in by ComfyUI's own LoRA loader (as LoraLoader does)."""
+    import comfy.sd
+
+    if strength == 0:
+        return model
+    patched, _ = comfy.sd.load_lora_for_models(model, None, kohya_state_dict(load_lora_expert(path)), strength, 0)
+    return patched
+
+
+class SelmaTrainExpert:
+    DESCRIPTION = (
+        "Trains one skill expert (LoRA, SELMA's recipe by default) on a SELMA dataset, with the MODEL, CLIP and "
+        "VAE you have loaded (SD1.x, SD2.x, SDXL). Cancel keeps the last checkpoint; running again resumes it. "
+        "The expert is saved in models/loras/selma/ and applied to the MODEL output."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("SELMA_EXPERT", "MODEL", "IMAGE")
+    RETURN_NAMES = ("expert", "model", "loss_curve")
+    OUTPUT_NODE = True
+    FUNCTION = "train"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("MODEL",),
+                "clip": ("CLIP",),
+                "vae": ("VAE",),
+                "dataset": ("SELMA_DATASET",),
+                "method": (list(METHODS), {"default": "lora"}),
+                "rank": ("INT", {"default": 128, "min": 1, "max": 1024, "tooltip": "SELMA: 128"}),
+                "alpha": ("FLOAT", {"default": 128.0, "min": 0.01, "max": 4096.0, "tooltip": "scale = alpha/rank"}),
+                "steps": ("INT", {"default": 5000, "min": 1, "max": 1000000, "tooltip": "SELMA: 5000"}),
+                "learning_rate": ("FLOAT", {"default": 3e-4, "min": 1e-7, "max": 1.0, "step": 1e-5, "round": False}),
+                "batch_size": ("INT", {"default": 16, "min": 1, "max": 512}),
+                "grad_accumulation": ("INT", {"default": 4, "min": 1, "max": 512, "tooltip": "SELMA: 16 x 4 = 64"}),
+                "resolution": ("INT", {"default": 512, "min": 64, "max": 2048, "step": 8}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0x7FFFFFFF}),
+                "save_every": ("INT", {"default": 500, "min": 0, "max": 1000000, "tooltip": "checkpoint period"}),
+                "gradient_checkpointing": ("BOOLEAN", {"default": False, "tooltip": "less memory, ~30% slower"}),
+                "run_name": ("STRING", {"default": "selma", "tooltip": "work folder: output/selma/<run>/experts/"}),
+            },
+            "optional": {
+                "preview_every": ("INT", {"default": 0, "min": 0, "max": 1000000, "tooltip": "0 = no previews"}),
+                "preview_prompt": ("STRING", {"default": "", "multiline": True}),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    def train(
+        self,
+        model,
+        clip,
+        vae,
+        dataset,
+        method,
+        rank,
+        alpha,
+        steps,
+        learning_rate,
+        batch_size,
+        grad_accumulation,
+        resolution,
+        seed,
+        save_every,
+        gradient_checkpointing,
+        run_name,
+        preview_every=0,
+        preview_prompt="",
+        unique_id=None,
+    ):
+        import torch
+
+        from ..selma.training.loop import train_expert
+        from .comfy_training_backend import ComfyBackend
+
+        config = TrainConfig(
+            method=method,
+            rank=rank,
+            alpha=alpha,
+            steps=steps,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            grad_accum=grad_accumulation,
+            resolution=resolution,
+            seed=seed,
+            save_every=save_every,
+            gradient_checkpointing=gradient_checkpointing,
+            preview_every=preview_every if preview_prompt.strip() else 0,
+            preview_prompts=tuple(p for p in preview_prompt.splitlines() if p.strip()),
+        )
+        progress = progress_reporter(steps)
+
+        def on_step(step: int, total: int, loss: float) -> None:
+            send_to_ui("selma.train.progress", {"node": unique_id, "step": step, "total": total, "loss": loss})
+            progress(step, total)
+
+        with torch.inference_mode(False):
+            backend = ComfyBackend(model, clip, vae, resolution)
+            try:
+                backend.prepare()
+                result = train_expert(
+                    backend,
+                    dataset.folder,
+                    run_directory(run_name) / "experts",
+                    config,
+                    skill=dataset.skill,
+                    on_step=on_step,
+                )
+            finally:
+                backend.close()
+        published = loras_directory() / "selma" / f"{run_name}-{dataset.skill}.safetensors"
+        published.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.expert_path, published.with_suffix(".tmp"))
+        published.with_suffix(".tmp").replace(published)
+        expert = ExpertRef(published, result.expert, method, dataset.skill)
+        curve = image_to_tensor(result.loss_curve_path)
+        return {
+            "ui": {"text": [result.summary()]},
+            "result": (expert, apply_expert_to_model(model, published, 1.0), curve),
+        }
+
+
+class SelmaLoadExpert:
+    DESCRIPTION = "Applies a SELMA expert (or any SD LoRA file) from models/loras to a MODEL, as a patched clone."
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("MODEL", "SELMA_EXPERT")
+    RETURN_NAMES = ("model", "expert")
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("MODEL",),
+                "expert_name": (lora_file_names(), {"tooltip": "a file in models/loras"}),
+                "strength": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01}),
+            },
+        }
+
+    def load(self, model, expert_name, strength):
+        path = lora_file_path(expert_name)
+        expert = load_lora_expert(path)
+        ref = ExpertRef(path, expert, expert.metadata.get("method", "lora"), expert.metadata.get("skill", path.stem))
+        return (apply_expert_to_model(model, path, strength), ref)
+
+
+NODE_CLASS_MAPPINGS = {"SelmaTrainExpert": SelmaTrainExpert, "SelmaLoadExpert": SelmaLoadExpert}
+NODE_DISPLAY_NAME_MAPPINGS = {"SelmaTrainExpert": "SELMA Train Expert", "SelmaLoadExpert": "SELMA Load Expert"}
