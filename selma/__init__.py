@@ -23,6 +23,20 @@ _LAZY = {
     "PromptGenConfig": ".prompt_generation",
     "generate_prompts": ".prompt_generation",
     "load_prompts": ".prompt_generation",
+    "DatasetConfig": ".dataset_building",
+    "build_dataset": ".dataset_building",
+    "load_pipeline": ".pipelines",
+    "dataset_contact_sheet": ".contact_sheet",
+    "read_dataset": ".dataset_files",
+    "TrainConfig": ".training",
+    "train_expert": ".training",
+    "load_diffusers_backend": ".training",
+    "LoraExpert": ".lora_expert",
+    "save_lora_expert": ".expert_files",
+    "load_lora_expert": ".expert_files",
+    "apply_lora_expert": ".expert_files",
+    "MergeConfig": ".merging",
+    "merge_lora_experts": ".merging",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,0 +1,57 @@
+"""Packaging facts that bite: light import, lazy names, the two dependency lists, the README commands."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tomllib
+
+import selma
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_selma_loads_no_heavy_library():
+    heavy = "('torch', 'diffusers', 'transformers', 'peft')"
+    code = f"import sys, selma; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+@pytest.mark.parametrize("name", sorted(selma._LAZY))
+def test_every_lazy_name_resolves(name):
+    assert getattr(selma, name) is not None
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        selma.nope  # noqa: B018
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[<>=!~\[ ]", r.strip(), maxsplit=1)[0].lower() for r in requirements if r.strip()}
+
+
+def test_requirements_txt_matches_pyproject_except_torch():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if not line.startswith("#")]
+    assert _names(lines) == _names(project["dependencies"]) - {"torch"}
+    assert project["scripts"] == {"selma": "selma.cli:main"}
+
+
+def test_pyproject_installs_selma_only_never_a_top_level_nodes_package():
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setuptools["packages"]["find"]["include"] == ["selma", "selma.*"]
+
+
+def test_readme_has_both_fresh_machine_commands_and_ci_runs_the_test_one():
+    readme = (ROOT / "README.md").read_text()
+    demo = re.search(r"^    (.*)  # <- demo command$", readme, re.M)
+    test = re.search(r"^    (.*)  # <- test command$", readme, re.M)
+    assert demo and "pip install torch==2.13.0" in demo.group(1) and "selma demo" in demo.group(1)
+    assert test and "pip install torch==2.13.0" in test.group(1) and "pytest" in test.group(1)
+    assert "# <- test command" in (ROOT / ".ci" / "run").read_text()
