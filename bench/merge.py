@@ -6,13 +6,18 @@
 The experts are random LoRA factors (A ~ N(0, 1/r), B ~ N(0, 0.01²), alpha = r) on SD1.5's
 to_q/to_k/to_v/to_out.0, shapes read from `build_sd15_unet(device="meta")`. Each path runs in a fresh
 subprocess that builds the same experts, then merges them to rank 128 with weights 1/5:
-- factors: `selma.merging.merge_lora_experts(..., MergeConfig("svd", rank=128))`, the public API (QR of
-  the stacked factors, SVD of the small core; it also hashes the inputs for the recipe);
+- factors: `selma.merging.merge_lora_experts(..., MergeConfig("svd", rank=128))`, the public API (float64
+  `eigh` of a Gram matrix built from the factors: R×R after a QR where R = Σ r_k < min(out, in), else the
+  min(out, in)² one of ΔW; it also hashes the inputs for the recipe);
 - dense: per module ΔW = Σ_k w_k s_k B_k A_k formed out×in, `torch.linalg.svd`, top 128 kept.
-Peak memory is the process's RSS high-water mark (`resource.getrusage(RUSAGE_SELF).ru_maxrss`) after the
-merge minus its RSS just before it (the experts and libraries already loaded); tracemalloc cannot see
-torch's allocations. Both paths keep their result (same size) until the end. The parent prints times,
-peaks, their ratios, and the largest relative difference between the two merged ΔW's.
+Times are wall clock and process CPU time (the CPU time is steadier on a shared machine). Peak memory is
+the process's RSS high-water mark (`resource.getrusage(RUSAGE_SELF).ru_maxrss`) after the merge minus its
+RSS just before it (the experts and libraries already loaded); tracemalloc cannot see torch's allocations.
+The workers run with glibc's mmap threshold fixed (MALLOC_MMAP_THRESHOLD_): by default glibc raises it
+after freeing a large block, and freed temporaries then stay in the heap between the merged factors, so
+RSS would measure fragmentation rather than the path's working memory. Both paths keep their result (same
+size) until the end; "working" is the peak minus that result. The parent prints times, peaks, their
+ratios, and the largest relative difference between the two merged ΔW's.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -107,20 +113,22 @@ def worker(args: argparse.Namespace) -> None:
     merge = merge_factors if args.worker == "factors" else merge_dense
     merge(random_experts({"warm.up": (64, 64)}, 2, 4), 4, [])  # load lazy modules and LAPACK before measuring
     before_rss, before_peak = rss_bytes(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    ticks = [time.perf_counter()]
+    ticks, cpu = [time.perf_counter()], time.process_time()
     result = merge(experts, args.rank, ticks)
-    seconds = time.perf_counter() - ticks[0]
+    seconds, cpu_seconds = time.perf_counter() - ticks[0], time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     torch.save(result, args.out)
     per_module = dict(zip(result, (b - a for a, b in zip(ticks, ticks[1:], strict=False)), strict=True))
-    stats = {"seconds": seconds, "peak_bytes": peak - before_rss, "slack_bytes": before_peak - before_rss}
+    stats = {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_bytes": peak - before_rss}
+    stats["slack_bytes"] = before_peak - before_rss
     print(json.dumps({**stats, "per_module": per_module}))
 
 
 def run_worker(path: str, args: argparse.Namespace, out: Path) -> dict:
     command = [sys.executable, __file__, "--worker", path, "--out", str(out), "--modules", str(args.modules)]
     command += ["--experts", str(args.experts), "--rank", str(args.rank), "--threads", str(args.threads)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}  # glibc's default, kept fixed (see top)
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -151,19 +159,30 @@ def main() -> None:
         factors, dense = (torch.load(Path(tmp) / f"{p}.pt") for p in ("factors", "dense"))
 
     mib = 1024**2
-    print(f"{'path':<28}{'time (s)':>10}{'peak RSS over baseline (MiB)':>32}")
-    for path, label in (("factors", "from the factors (selma)"), ("dense", "dense ΔW + SVD (reference)")):
-        print(f"{label:<28}{stats[path]['seconds']:>10.2f}{stats[path]['peak_bytes'] / mib:>32.1f}")
-    time_ratio = stats["dense"]["seconds"] / stats["factors"]["seconds"]
-    memory_ratio = stats["dense"]["peak_bytes"] / max(stats["factors"]["peak_bytes"], 1)
-    print(f"ratio dense / factors: time {time_ratio:.1f}x, peak memory {memory_ratio:.1f}x")
     result_bytes = sum(t.numel() * t.element_size() for up, down, _ in dense.values() for t in (up, down))
+    print(f"{'path':<28}{'wall (s)':>10}{'CPU (s)':>10}{'peak RSS over baseline (MiB)':>31}{'working (MiB)':>15}")
+    for path, label in (("factors", "from the factors (selma)"), ("dense", "dense ΔW + SVD (reference)")):
+        st = stats[path]
+        print(
+            f"{label:<28}{st['seconds']:>10.2f}{st['cpu_seconds']:>10.2f}{st['peak_bytes'] / mib:>31.1f}"
+            f"{(st['peak_bytes'] - result_bytes) / mib:>15.1f}"
+        )
+    time_ratio = stats["dense"]["seconds"] / stats["factors"]["seconds"]
+    cpu_ratio = stats["dense"]["cpu_seconds"] / stats["factors"]["cpu_seconds"]
+    memory_ratio = stats["dense"]["peak_bytes"] / max(stats["factors"]["peak_bytes"], 1)
+    working = {path: stats[path]["peak_bytes"] - result_bytes for path in stats}
+    working_ratio = working["dense"] / max(working["factors"], 1)
+    print(
+        f"ratio dense / factors: time {time_ratio:.1f}x (CPU {cpu_ratio:.1f}x), peak memory {memory_ratio:.1f}x "
+        f"(working memory {working_ratio:.1f}x)"
+    )
     print(f"(each path's peak includes its merged result, {result_bytes / mib:.1f} MiB, the same for both)")
     stacked = args.experts * args.rank
     full = sum(1 for o, i in shapes.values() if stacked >= min(o, i))
     print(
-        f"stacked rank Σ r_k = {stacked}: >= min(out, in) on {full} of {len(shapes)} modules, where no core is "
-        "smaller than ΔW and both paths do the same work; the factor path gains where Σ r_k < min(out, in)"
+        f"stacked rank Σ r_k = {stacked}: >= min(out, in) on {full} of {len(shapes)} modules, where ΔW may have "
+        "full rank: both paths then decompose a min(out, in)-sized matrix (eigh of the Gram matrix against an "
+        "SVD), and only where Σ r_k < min(out, in) is the factor path's problem smaller"
     )
     print("per module shape (ΔW out x in), mean seconds per module:")
     for kind in kinds:

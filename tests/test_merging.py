@@ -318,7 +318,7 @@ def test_tiny_unet_experts_merge_and_self_check():
 
 def test_recipe_and_metadata_describe_the_merge(mixed, caplog):
     for expert in mixed:
-        expert.metadata["base_model_fingerprint"] = "sd15-abc"
+        expert.metadata["base_model"] = "sd15-abc"
     result = merge_lora_experts(mixed, MergeConfig("ties", density=0.3))
     recipe = json.loads(json.dumps(result.expert.metadata["merge"]))
     assert recipe["method"] == "ties" and recipe["weights"] == [1.0, 1.0, 1.0] and recipe["density"] == 0.3
@@ -327,11 +327,11 @@ def test_recipe_and_metadata_describe_the_merge(mixed, caplog):
     assert [i["fingerprint"] for i in recipe["inputs"]] == [expert_fingerprint(e) for e in mixed]
     assert [i["rank"] for i in recipe["inputs"]] == [2, 3, 5]
     assert result.expert.metadata["skill"] == "counting+spatial+text"
-    assert result.expert.metadata["base_model_fingerprint"] == "sd15-abc"
-    mixed[2].metadata["base_model_fingerprint"] = "sdxl-def"
+    assert result.expert.metadata["base_model"] == "sd15-abc"
+    mixed[2].metadata["base_model"] = "sdxl-def"
     with caplog.at_level(logging.WARNING, logger="selma.merging"):
         other = merge_lora_experts(mixed, MergeConfig("linear"))
-    assert "base_model_fingerprint" not in other.expert.metadata and "'sdxl-def'" in caplog.text
+    assert "base_model" not in other.expert.metadata and "'sdxl-def'" in caplog.text
     assert other.recipe["exact"] is True and "density" not in other.recipe
 
 

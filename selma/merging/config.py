@@ -4,7 +4,7 @@
 |-------------|-------------------------------------------------------------------|-----------------|-----------|
 | `linear`    | SELMA's merge Σ w_k ΔW_k, exact (rank Σ r_k) unless `rank` is set | 1/K (average)   | optional  |
 | `cat`       | the same sum, always exact: the experts' factors stacked          | 1 (all at once) | forbidden |
-| `svd`       | Σ w_k ΔW_k compressed to `rank` from the factors (never out×in)   | 1/K             | default * |
+| `svd`       | Σ w_k ΔW_k compressed to `rank` from the factors (see low_rank)   | 1/K             | default * |
 | `ties`      | trim each ΔW_k to its top `density`, elect signs, disjoint mean   | 1 (paper's λ=1) | default * |
 | `dare`      | drop ΔW_k entries with prob 1−density, rescale by 1/density, sum  | 1/K             | default * |
 | `magnitude` | keep each ΔW_k's top `density` magnitudes, sum                    | 1/K             | default * |
@@ -81,3 +81,19 @@ class MergeConfig:
                 "give exactly one weight per expert, in the same order, or none for the default"
             )
         return list(self.weights)
+
+
+def parse_weights(text: str | None) -> tuple[float, ...] | None:
+    """Comma-separated weights as typed in the CLI or a node ("0.5, 0.5"); empty or None -> None (the default)."""
+    if text is None or not text.strip():
+        return None
+    weights = []
+    for part in text.split(","):
+        try:
+            weights.append(float(part))
+        except ValueError:
+            raise ValueError(
+                f"weights={text!r}: {part.strip()!r} is not a number; give one number per expert, separated by "
+                "commas (e.g. 0.5,0.5), or nothing for the method's default"
+            ) from None
+    return tuple(weights)

@@ -28,9 +28,11 @@ log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
 
+# The metadata keys `load_lora_expert` fills from a selma file's header (`selma.skill`, `selma.base_model`; the
+# latter is `fingerprint_unet`'s architecture fingerprint). Foreign files carry neither.
 SKILL_KEY = "skill"
 # Metadata an expert may carry about its base model: copied to the merge when every input agrees.
-BASE_MODEL_KEYS = ("base_model", "base_model_fingerprint")
+BASE_MODEL_KEYS = ("base_model",)
 
 
 @dataclass

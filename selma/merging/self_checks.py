@@ -4,6 +4,9 @@
   ones at density 1, where they prune nothing; each module at its own rank).
 - `check_linear_equals_sum(experts, weights, merged)`: the merged ΔW equals Σ w_k ΔW_k per module, i.e.
   applying the merge equals applying every expert at once with its weight.
+- `run_self_checks(experts, config, merged)`: the ones that fit a merge (what `selma merge --check` runs).
+
+`adapter_check.check_linear_against_adapters` checks the same on a diffusers UNet's output.
 """
 
 from __future__ import annotations
@@ -77,6 +80,18 @@ def check_linear_equals_sum(
             term = weight * module.delta(torch.float64).to("cpu")
             expected[name] = expected[name] + term if name in expected else term
     return _compare("linear equals the weighted sum", expected, merged, tolerance)
+
+
+def run_self_checks(experts: list[LoraExpert], config: MergeConfig, merged: LoraExpert) -> list[CheckResult]:
+    """The checks that fit a merge done with `config`: identity of the first expert via the same method, and,
+    for the exact merges (linear without a rank, cat), the merged ΔW against Σ w_k ΔW_k.
+
+    A compressing merge is not expected to equal the sum; its report gives each module's relative error.
+    """
+    results = self_check_identity(experts[0], methods=[config.method])
+    if not config.compresses:
+        results.append(check_linear_equals_sum(experts, config.resolve_weights(len(experts)), merged))
+    return results
 
 
 def _tolerance(experts: list[LoraExpert]) -> float:

@@ -1,0 +1,134 @@
+"""Merging expert files end to end, as `selma merge` and the SelmaMergeExperts node do it: check the inputs, read
+them, merge, write the merged expert (its recipe in the header) and the report JSON next to it, self-check.
+
+Everything that can be checked before the work is (missing files, the weights count, the output name), so a
+mistake fails in a second, not after minutes of merging.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..expert_ref import LORA_METHOD, ExpertRef
+from ..run_files import write_text_atomic
+from .config import MergeConfig
+from .lora_merge import MergeResult, merge_lora_experts
+from .report import summarize
+from .self_checks import CheckResult, run_self_checks
+
+log = logging.getLogger(__name__)
+
+REPORT_SUFFIX = ".report.json"
+_EXPERT_SUFFIX = ".safetensors"
+
+
+@dataclass
+class MergedExpertFile:
+    """The merged expert file, its report file, the merge itself and the self-checks run (if any)."""
+
+    path: Path
+    report_path: Path
+    result: MergeResult
+    checks: list[CheckResult]
+
+    @property
+    def passed(self) -> bool:
+        """Whether every self-check run passed (True when none ran)."""
+        return all(check.passed for check in self.checks)
+
+    def as_ref(self) -> ExpertRef:
+        """The merged expert as the SELMA_EXPERT nodes pass on (already in memory)."""
+        skill = self.result.expert.metadata.get("skill") or self.path.name.removesuffix(_EXPERT_SUFFIX)
+        return ExpertRef(self.path, self.result.expert, LORA_METHOD, skill)
+
+    def summary(self) -> str:
+        """A few lines: the recipe, the report's summary, where the files went, each check's verdict."""
+        s = summarize(self.result.report)
+        lines = [self.result.report_text().splitlines()[0]]
+        lines.append(
+            f"{s['modules']} module(s), rank {s['rank_min']}..{s['rank_max']}; energy kept min "
+            f"{s['energy_kept_min']:.6f} ({s['energy_kept_min_module']}), mean {s['energy_kept_mean']:.6f}; "
+            f"relative error max {s['relative_error_max']:.3e}"
+        )
+        lines.append(f"wrote {self.path}")
+        lines.append(f"report {self.report_path}")
+        lines += [f"check {check}" for check in self.checks]
+        return "\n".join(lines)
+
+
+def default_report_path(output: str | Path) -> Path:
+    """`OUT.report.json` next to `OUT.safetensors`."""
+    output = Path(output)
+    return output.with_name(output.name.removesuffix(_EXPERT_SUFFIX) + REPORT_SUFFIX)
+
+
+def merge_expert_files(
+    experts: Sequence[ExpertRef | str | Path],
+    config: MergeConfig,
+    output: str | Path,
+    *,
+    report_path: str | Path | None = None,
+    check: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> MergedExpertFile:
+    """Merge expert files (or references with the expert already in memory) into `output`, atomically.
+
+    The report (per module: rank, energy kept, relative error; the recipe; the checks) goes to `report_path`
+    (default `OUT.report.json`). `check` runs `run_self_checks`; a failed check is in the result, not raised.
+    """
+    output = Path(output)
+    report_path = default_report_path(output) if report_path is None else Path(report_path)
+    refs = _references(experts)
+    config.resolve_weights(len(refs))  # a wrong weights count fails before any file is read
+    if output.suffix != _EXPERT_SUFFIX:
+        raise ValueError(
+            f"the merged expert must be written to a .safetensors file (ComfyUI lists only those in models/loras), "
+            f"got {output}"
+        )
+    if output.is_dir():
+        raise ValueError(f"the output {output} is a folder; give a file name ending in .safetensors")
+    loaded = [ref.load() for ref in refs]
+    result = merge_lora_experts(loaded, config, on_progress=on_progress)
+    for entry, ref in zip(result.recipe["inputs"], refs, strict=True):
+        entry["file"] = ref.path.name  # the name only: full paths would leak the user's folders into shared files
+    checks = run_self_checks(loaded, config, result.expert) if check else []
+
+    from ..expert_files import save_lora_expert
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    save_lora_expert(output, result.expert)
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(report_path, json.dumps(_report(result, output, checks), indent=1) + "\n")
+    log.info("merged %d expert(s) into %s (report %s)", len(refs), output, report_path)
+    return MergedExpertFile(output, report_path, result, checks)
+
+
+def _references(experts: Sequence[ExpertRef | str | Path]) -> list[ExpertRef]:
+    if isinstance(experts, (str, Path)) or not experts:
+        raise ValueError("no experts to merge: give at least one expert file (two or more to combine skills)")
+    paths = [Path(e) for e in experts if not isinstance(e, ExpertRef)]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} expert file(s) not found: {', '.join(missing)}")
+    refs = [e if isinstance(e, ExpertRef) else ExpertRef.from_file(e) for e in experts]
+    other = [ref for ref in refs if ref.method != LORA_METHOD]
+    if other:
+        raise ValueError(
+            f"{other[0].path} is a {other[0].method!r} expert; only LoRA experts can be merged here "
+            "(merging StyleInject experts is not available yet)"
+        )
+    return refs
+
+
+def _report(result: MergeResult, output: Path, checks: list[CheckResult]) -> dict[str, Any]:
+    return {
+        "output": output.name,
+        **result.report_json(),
+        "inputs": result.recipe["inputs"],
+        "checks": [{**asdict(check), "problems": list(check.problems)} for check in checks],
+    }
