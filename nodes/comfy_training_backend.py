@@ -126,6 +126,17 @@ class ComfyBackend:
         expert = lora_expert_from_peft(self.module, adapter_name)
         return LoraExpert({self.diffusers_name(n): m for n, m in expert.modules.items()}, expert.metadata)
 
+    def export_style_inject(self, adapter_name: str) -> dict[str, torch.Tensor]:
+        """The trained StyleInject adapter's tensors keyed `<diffusers module name>.<part>` (the loop saves them)."""
+        from ..selma.style_inject_files import split_key
+        from ..selma.tuners.style_inject import style_inject_state_dict
+
+        tensors = {}
+        for key, tensor in style_inject_state_dict(self.module, adapter_name).items():
+            name, part = split_key(key)
+            tensors[f"{self.diffusers_name(name)}.{part}"] = tensor.detach().to("cpu", copy=True)
+        return tensors
+
     def prepare(self) -> None:
         """Make the frozen weights usable by autograd (see the module docstring)."""
         with torch.inference_mode(False):

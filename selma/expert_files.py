@@ -289,6 +289,12 @@ def load_lora_expert(path: str | Path, unet_config: Any = None) -> LoraExpert:
     path = Path(path)
     tensors, header = _open(path)
     selma_format = header.get(_FORMAT_KEY)
+    if header.get("selma.method") == "styleinject":
+        raise ValueError(
+            f"{path} is a StyleInject expert, not a LoRA expert; load it with "
+            "selma.style_inject_files.load_style_inject_expert (apply it with apply_style_inject_expert; in ComfyUI: "
+            "SELMA Load StyleInject)"
+        )
     if selma_format is not None and selma_format != FORMAT:
         raise ValueError(
             f"{path} is a selma expert of format {selma_format!r}, not a LoRA expert ({FORMAT!r}); "

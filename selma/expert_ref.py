@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .lora_expert import LoraExpert
+if TYPE_CHECKING:  # a reference (and its header) needs no torch
+    from .lora_expert import LoraExpert
 
 LORA_METHOD = "lora"
+STYLE_INJECT_METHOD = "styleinject"  # `selma.style_inject_files` writes these; `ExpertRef.load` refuses them
 
 
 @dataclass
@@ -39,6 +42,11 @@ class ExpertRef:
     def load(self) -> LoraExpert:
         """The LoRA expert, read from `path` on the first call."""
         if self.expert is None:
+            if self.method == STYLE_INJECT_METHOD:
+                raise ValueError(
+                    f"{self.path} holds a StyleInject expert, not a LoRA expert; load it with "
+                    "selma.style_inject_files.load_style_inject_expert (in ComfyUI: SELMA Load StyleInject)"
+                )
             if self.method != LORA_METHOD:
                 raise ValueError(
                     f"{self.path} holds a {self.method!r} expert, not a LoRA expert; use it with the nodes for "

@@ -43,7 +43,7 @@ def test_replay_differences_name_the_fields_that_change_the_run():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"method": "styleinject"}, r"method='styleinject' is not supported; use one of \('lora',\)"),
+        ({"method": "dora"}, r"method='dora' is not supported; use one of \('lora', 'styleinject'\)"),
         ({"init": "zeros"}, r"init='zeros' is not supported; use one of \('gaussian', 'kaiming'\)"),
         ({"mixed_precision": "fp8"}, r"mixed_precision='fp8' is not supported"),
         ({"target_modules": ()}, r"target_modules=\(\) must be non-empty module names"),

@@ -52,13 +52,15 @@ def _methods(paths: list[Path]) -> set[str]:
 
 
 def _run_style_inject(args: argparse.Namespace, paths: list[Path], methods: set[str]) -> int:
-    from ..expert_ref import STYLE_INJECT_METHOD
+    from ..expert_ref import STYLE_INJECT_METHOD, ExpertRef
     from ..merging.style_inject_merge import StyleInjectMergeConfig, merge_style_inject_files
 
     if methods != {STYLE_INJECT_METHOD}:
+        first = next(p for p in paths if p.is_file() and ExpertRef.from_file(p).method == STYLE_INJECT_METHOD)
+        others = ", ".join(sorted(methods - {STYLE_INJECT_METHOD}))
         raise ValueError(
-            f"the experts mix StyleInject with {', '.join(sorted(methods - {STYLE_INJECT_METHOD}))} experts; "
-            "merge experts of one method at a time"
+            f"{first} is a 'styleinject' expert; only LoRA experts can be merged here with {others} experts: merge "
+            "StyleInject experts with each other (stacked or averaged) and LoRA experts with each other"
         )
     unused = [flag for flag, given in (("--rank", args.rank is not None), ("--check", args.check)) if given]
     if unused:

@@ -1,4 +1,9 @@
-"""`selma train`: train one LoRA expert per skill from RUN_DIR/datasets/<skill>/ into RUN_DIR/experts/.
+"""`selma train`: train one expert per skill (LoRA, or StyleInject with --method styleinject) from
+RUN_DIR/datasets/<skill>/ into RUN_DIR/experts/.
+
+    selma train --run-dir runs/r1 --model ./sd15 --skill counting
+    selma train --run-dir runs/r1 --model ./sd15 --skill art --method styleinject --num-styles 4 \
+        --rank 32 --alpha 32 --target-modules to_q,to_v          # the StyleInject paper's setting
 
 Writes RUN_DIR/experts/<skill>.safetensors and RUN_DIR/experts/<skill>/ (checkpoint, train log, loss
 curve, previews). Several --skill train one after another; separate calls for different skills may run
@@ -11,7 +16,7 @@ import argparse
 from pathlib import Path
 
 from ..dataset_files import dataset_dir, read_dataset
-from ..training.config import MIXED_PRECISION, TrainConfig
+from ..training.config import METHODS, MIXED_PRECISION, TrainConfig
 from .progress import TqdmProgress
 
 # CLI flag -> TrainConfig field; a flag left out keeps the config's default (SELMA's recipe).
@@ -29,6 +34,8 @@ _OVERRIDES = {
     "resolution": "resolution",
     "mixed_precision": "mixed_precision",
     "seed": "seed",
+    "method": "method",
+    "num_styles": "num_styles",
 }
 
 
@@ -39,8 +46,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", required=True, help="base model: a diffusers folder, a .safetensors/.ckpt file, or a hub id"
     )
     parser.add_argument("--skill", action="append", required=True, help="skill to train; repeatable")
-    parser.add_argument("--rank", type=int, help=f"LoRA rank (default {d.rank})")
-    parser.add_argument("--alpha", type=float, help=f"LoRA alpha (default {d.alpha:g})")
+    parser.add_argument(
+        "--method", choices=METHODS, help=f"adapter kind (default {d.method}); styleinject: see --num-styles"
+    )
+    parser.add_argument(
+        "--num-styles",
+        type=int,
+        help=f"StyleInject: down-projections mixed by the router (default {d.num_styles}; the paper: 4 or 16)",
+    )
+    ablation = parser.add_mutually_exclusive_group()
+    ablation.add_argument(
+        "--dma-only", action="store_true", help="StyleInject without the AdaIN hypernetwork (the paper's 'DMA alone')"
+    )
+    ablation.add_argument(
+        "--sta-only",
+        action="store_true",
+        help="StyleInject with one style and no router (the paper's 'STA alone'; sets --num-styles 1)",
+    )
+    parser.add_argument("--rank", type=int, help=f"rank (default {d.rank}; StyleInject: of every A_i and of B)")
+    parser.add_argument("--alpha", type=float, help=f"alpha; updates are scaled by alpha / rank (default {d.alpha:g})")
     parser.add_argument(
         "--target-modules", help=f"comma-separated module names to adapt (default {','.join(d.target_modules)})"
     )
@@ -79,6 +103,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         values["gradient_checkpointing"] = True
     if args.no_cache:
         values["cache_latents"] = values["cache_text"] = False
+    if args.dma_only:
+        values["use_sta"] = False
+    if args.sta_only:
+        values["use_dma"] = False
+        values.setdefault("num_styles", 1)  # 'STA alone' is one style by definition; an explicit other n is refused
     return TrainConfig(**values)
 
 

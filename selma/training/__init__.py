@@ -16,6 +16,7 @@ _LAZY = {
     "DenoiserBackend": ".backend",
     "PreviewRenderer": ".backend",
     "ExpertExporter": ".backend",
+    "StyleInjectExporter": ".backend",
     "select_conditioning": ".backend",
     "concat_conditioning": ".backend",
     "DiffusersBackend": ".diffusers_backend",

@@ -1,8 +1,8 @@
-"""Putting the trainable LoRA adapter into a backend's module with PEFT, and taking it out again.
+"""Putting the trainable adapter (LoRA or StyleInject) into a backend's module with PEFT, and taking it out again.
 
 The trainer borrows the module (in ComfyUI it is the user's loaded model), so everything here is
-reversible: `injected_lora` freezes the base, injects the adapter, and on exit removes every PEFT layer
-it added and restores each parameter's `requires_grad`.
+reversible: `injected_adapter` freezes the base, injects the adapter the config's `method` names, and on exit
+removes every PEFT layer it added and restores each parameter's `requires_grad`.
 """
 
 from __future__ import annotations
@@ -66,9 +66,33 @@ def _lora_config(config: TrainConfig):
     )
 
 
+def style_inject_config(config: TrainConfig):
+    """The `StyleInjectConfig` a `method='styleinject'` TrainConfig trains (its A_i re-drawn per `config.init`)."""
+    from ..tuners.style_inject import StyleInjectConfig
+
+    return StyleInjectConfig(
+        r=config.rank,
+        num_styles=config.num_styles,
+        alpha=config.alpha,
+        target_modules=list(config.target_modules),
+        use_dma=config.use_dma,
+        use_sta=config.use_sta,
+    )
+
+
 def adapter_parameters(module: nn.Module) -> dict[str, nn.Parameter]:
     """The trainable adapter parameters by name (the keys of a checkpoint's adapter file)."""
-    return {name: p for name, p in module.named_parameters() if f".{ADAPTER_NAME}." in name and "lora_" in name}
+    # PEFT names hold the adapter name as one segment: `...to_q.lora_A.selma.weight`, `...to_q.styleinject_down.selma`.
+    return {
+        name: p
+        for name, p in module.named_parameters()
+        if ADAPTER_NAME in name.split(".") and ("lora_" in name or "styleinject_" in name)
+    }
+
+
+def _adapters_of(layer: nn.Module) -> list[str]:
+    """The adapter names a PEFT layer holds (LoRA keeps them in lora_A, StyleInject in styleinject_down)."""
+    return list(getattr(layer, "lora_A", None) or getattr(layer, "styleinject_down", None) or {})
 
 
 def remove_adapter(module: nn.Module, adapter_name: str = ADAPTER_NAME) -> None:
@@ -76,9 +100,9 @@ def remove_adapter(module: nn.Module, adapter_name: str = ADAPTER_NAME) -> None:
     from peft.tuners.tuners_utils import BaseTunerLayer
 
     for name, layer in list(module.named_modules()):
-        if not isinstance(layer, BaseTunerLayer) or adapter_name not in getattr(layer, "lora_A", {}):
+        if not isinstance(layer, BaseTunerLayer) or adapter_name not in _adapters_of(layer):
             continue
-        others = [a for a in layer.lora_A if a != adapter_name]
+        others = [a for a in _adapters_of(layer) if a != adapter_name]
         if others:
             layer.delete_adapter(adapter_name)
             continue
@@ -91,9 +115,22 @@ def remove_adapter(module: nn.Module, adapter_name: str = ADAPTER_NAME) -> None:
             del module.peft_config
 
 
+def _peft_config(config: TrainConfig):
+    return style_inject_config(config) if config.method == "styleinject" else _lora_config(config)
+
+
+def _gaussian_style_inject_downs(params: dict[str, nn.Parameter], rank: int) -> None:
+    """SELMA's gaussian init for StyleInject's A_i too (A ~ N(0, 1/r), as PEFT's 'gaussian' LoRA init); drawn on
+    the CPU from torch's global generator, which the caller has seeded, so the seed decides it on every device."""
+    with torch.no_grad():
+        for name in sorted(params):
+            if name.rsplit(".", 2)[-2] == "styleinject_down":
+                params[name].copy_(torch.empty(params[name].shape).normal_(std=1 / rank))
+
+
 @contextlib.contextmanager
-def injected_lora(module: nn.Module, config: TrainConfig) -> Iterator[dict[str, nn.Parameter]]:
-    """Freeze `module`, inject a fresh LoRA adapter (initialised from `config.seed`), yield its fp32
+def injected_adapter(module: nn.Module, config: TrainConfig) -> Iterator[dict[str, nn.Parameter]]:
+    """Freeze `module`, inject a fresh adapter of `config.method` (initialised from `config.seed`), yield its fp32
     parameters; on exit remove it and restore every `requires_grad` flag as it was."""
     from peft import inject_adapter_in_model
 
@@ -104,8 +141,10 @@ def injected_lora(module: nn.Module, config: TrainConfig) -> Iterator[dict[str, 
         # PEFT initialises on the CPU from torch's global generator: seed it, and leave the caller's stream as it was.
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(config.seed)
-            inject_adapter_in_model(_lora_config(config), module, adapter_name=ADAPTER_NAME)
-        params = adapter_parameters(module)
+            inject_adapter_in_model(_peft_config(config), module, adapter_name=ADAPTER_NAME)
+            params = adapter_parameters(module)
+            if config.method == "styleinject" and config.init == "gaussian":
+                _gaussian_style_inject_downs(params, config.rank)
         for p in params.values():
             p.requires_grad_(True)
             p.data = p.data.float()  # the base may be fp16/bf16; adapters train in fp32
@@ -114,3 +153,6 @@ def injected_lora(module: nn.Module, config: TrainConfig) -> Iterator[dict[str, 
         remove_adapter(module)
         for name, p in module.named_parameters():
             p.requires_grad_(name in trainable_before)
+
+
+injected_lora = injected_adapter  # the name from before StyleInject could be trained

@@ -85,6 +85,14 @@ class ExpertExporter(Protocol):
     def export_expert(self, adapter_name: str) -> LoraExpert: ...
 
 
+@runtime_checkable
+class StyleInjectExporter(Protocol):
+    """Optional, the same for StyleInject: the trained adapter's tensors keyed `<diffusers module name>.<part>` (the
+    keys of `style_inject_files`). Without it the trainer reads `style_inject_state_dict(backend.module, ...)`."""
+
+    def export_style_inject(self, adapter_name: str) -> dict[str, torch.Tensor]: ...
+
+
 def map_conditioning(conditioning: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     """Apply `fn` to every tensor in a conditioning tree (dicts, lists, tuples; anything else is kept)."""
     import torch

@@ -1,6 +1,11 @@
 """`TrainConfig`: one skill expert's training recipe. The defaults are SELMA's (LoRA r=128, alpha=128,
 gaussian init on the UNet attention projections, AdamW 3e-4 constant, clip 1.0, effective batch 16 x 4,
-5,000 steps, a checkpoint every 500, fp16 mixed precision with fp32 adapter weights on GPU)."""
+5,000 steps, a checkpoint every 500, fp16 mixed precision with fp32 adapter weights on GPU).
+
+`method="styleinject"` trains a StyleInject adapter (DESIGN §3.5) with the same recipe: `rank`, `alpha`,
+`target_modules` and `init` keep their meaning (the rank of every A_i and of B; B and the hypernetwork start at
+zero) and keep their LoRA defaults; the StyleInject paper's own setting is rank=32, alpha=32,
+target_modules=("to_q", "to_v"), num_styles 4 or 16 — pass those to reproduce it."""
 
 from __future__ import annotations
 
@@ -8,21 +13,50 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-METHODS = ("lora",)
+METHODS = ("lora", "styleinject")
 INITS = ("gaussian", "kaiming")
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
 
 # Fields that decide the adapter's shape or the exact stream of examples, noise and timesteps: a resumed
 # run must agree on them, or it would not continue the run it resumes.
-REPLAY_FIELDS = ("method", "rank", "alpha", "init", "target_modules", "batch_size", "grad_accum", "resolution", "seed")
+REPLAY_FIELDS = (
+    "method",
+    "rank",
+    "alpha",
+    "init",
+    "target_modules",
+    "num_styles",
+    "use_dma",
+    "use_sta",
+    "batch_size",
+    "grad_accum",
+    "resolution",
+    "seed",
+)
+# StyleInject's fields and their defaults; a LoRA config must leave them so (they would describe nothing).
+_STYLE_INJECT_DEFAULTS = {"num_styles": 4, "use_dma": True, "use_sta": True}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    method: str = field(default="lora", metadata={"help": "adapter kind; 'lora' (StyleInject joins later)"})
-    rank: int = field(default=128, metadata={"help": "LoRA rank r"})
-    alpha: float = field(default=128.0, metadata={"help": "LoRA alpha; the update is scaled by alpha / rank"})
-    init: str = field(default="gaussian", metadata={"help": "'gaussian' (SELMA: A ~ N(0, 1/r), B = 0) or 'kaiming'"})
+    method: str = field(default="lora", metadata={"help": "adapter kind: 'lora' or 'styleinject'"})
+    rank: int = field(default=128, metadata={"help": "rank r (LoRA; StyleInject: of every A_i and of B)"})
+    alpha: float = field(default=128.0, metadata={"help": "the update is scaled by alpha / rank"})
+    init: str = field(
+        default="gaussian",
+        metadata={
+            "help": "'gaussian' (SELMA: A ~ N(0, 1/r), B = 0) or 'kaiming' (PEFT's default); StyleInject: the A_i"
+        },
+    )
+    num_styles: int = field(
+        default=4, metadata={"help": "StyleInject only: n down-projections mixed by the router (1 with use_dma=False)"}
+    )
+    use_dma: bool = field(
+        default=True, metadata={"help": "StyleInject only: the router (False = the paper's 'STA alone', num_styles=1)"}
+    )
+    use_sta: bool = field(
+        default=True, metadata={"help": "StyleInject only: the AdaIN hypernetwork (False = the paper's 'DMA alone')"}
+    )
     target_modules: tuple[str, ...] = field(
         default=("to_q", "to_k", "to_v", "to_out.0"),
         metadata={"help": "modules to adapt, matched by the end of their name (PEFT's rule)"},
@@ -59,15 +93,13 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name}={value!r} must be a sequence, e.g. a list or tuple")
             object.__setattr__(self, name, tuple(value))
         self._check_choices()
+        self._check_style_inject()
         self._check_counts()
         self._check_optimizer()
 
     def _check_choices(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(
-                f"TrainConfig.method={self.method!r} is not supported; use one of {METHODS} "
-                "(StyleInject joins in its own issue)"
-            )
+            raise ValueError(f"TrainConfig.method={self.method!r} is not supported; use one of {METHODS}")
         if self.init not in INITS:
             raise ValueError(f"TrainConfig.init={self.init!r} is not supported; use one of {INITS}")
         if self.mixed_precision not in MIXED_PRECISION:
@@ -81,6 +113,32 @@ class TrainConfig:
             )
         if not all(isinstance(p, str) and p.strip() for p in self.preview_prompts):
             raise ValueError(f"TrainConfig.preview_prompts={self.preview_prompts!r} must be non-empty strings")
+
+    def _check_style_inject(self) -> None:
+        if isinstance(self.num_styles, bool) or not isinstance(self.num_styles, int) or self.num_styles < 1:
+            raise ValueError(f"TrainConfig.num_styles={self.num_styles!r} must be an integer >= 1")
+        for name in ("use_dma", "use_sta"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r} must be True or False")
+        if self.method != "styleinject":
+            changed = {k: getattr(self, k) for k, v in _STYLE_INJECT_DEFAULTS.items() if getattr(self, k) != v}
+            if changed:
+                name, value = next(iter(changed.items()))
+                raise ValueError(
+                    f"TrainConfig.{name}={value!r} applies to method='styleinject' only (method is {self.method!r}); "
+                    f"set method='styleinject', or leave {name} at its default {_STYLE_INJECT_DEFAULTS[name]!r}"
+                )
+            return
+        if not self.use_dma and self.num_styles != 1:
+            raise ValueError(
+                f"TrainConfig.use_dma=False (the paper's 'STA alone') keeps one down-projection, so num_styles must "
+                f"be 1, got num_styles={self.num_styles!r}"
+            )
+        if not self.use_dma and not self.use_sta:
+            raise ValueError(
+                "TrainConfig.use_dma=False with use_sta=False leaves a plain LoRA; keep one of them, or train "
+                "method='lora'"
+            )
 
     def _check_counts(self) -> None:
         positive = ("rank", "batch_size", "grad_accum", "steps", "preview_inference_steps")

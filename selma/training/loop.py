@@ -1,11 +1,11 @@
-"""`train_expert`: train one skill's LoRA expert on its dataset folder, against any `DenoiserBackend`.
+"""`train_expert`: train one skill's expert (LoRA or StyleInject) on its dataset folder, against any `DenoiserBackend`.
 
 Reads top to bottom like diffusers' training scripts: check the inputs → cache latents and text → freeze
-the base and inject the LoRA adapter (PEFT) → fp32 adapter weights → AdamW → the loop under HF
+the base and inject the adapter (PEFT; `config.method`) → fp32 adapter weights → AdamW → the loop under HF
 Accelerate (mixed precision, gradient accumulation, data parallel under `accelerate launch`) →
 checkpoints, previews, log → the expert file. Files (with `out_dir = RUN_DIR/experts`):
 
-    <out_dir>/<skill>.safetensors        the expert (expert_files format), written when training ends
+    <out_dir>/<skill>.safetensors        the expert (expert_files / style_inject_files format), written at the end
     <out_dir>/<skill>/checkpoint/        the resumable state (see checkpoint.py)
     <out_dir>/<skill>/train_log.jsonl    step, loss, lr, grad_norm, seconds per optimizer step
     <out_dir>/<skill>/loss_curve.png     raw + smoothed loss
@@ -33,8 +33,9 @@ import torch.nn.functional as F
 
 from .. import __version__
 from ..lora_expert import LoraExpert
-from .adapter import ADAPTER_NAME, check_target_modules, injected_lora
-from .backend import DenoiserBackend, ExpertExporter
+from ..style_inject_files import StyleInjectExpert
+from .adapter import ADAPTER_NAME, check_target_modules, injected_adapter, style_inject_config
+from .backend import DenoiserBackend, ExpertExporter, StyleInjectExporter
 from .checkpoint import find_checkpoint, load_checkpoint, read_checkpoint_state, save_checkpoint
 from .config import TrainConfig
 from .data import StepSampler, TrainingData
@@ -93,7 +94,7 @@ class TrainResult:
     loss_curve_path: Path
     checkpoint_path: Path | None
     preview_paths: list[Path] = field(default_factory=list)
-    expert: LoraExpert | None = None
+    expert: LoraExpert | StyleInjectExpert | None = None
 
     def summary(self) -> str:
         loss = f"{self.final_loss:.4f}" if self.final_loss is not None else "n/a"
@@ -114,7 +115,8 @@ def train_expert(
     on_step: StepFn | None = None,
     resume: bool = True,
 ) -> TrainResult:
-    """Train the LoRA expert of `skill` on `dataset_dir`; write `out_dir/<skill>.safetensors` (+ its work folder).
+    """Train the expert of `skill` (LoRA or StyleInject: `config.method`) on `dataset_dir`; write
+    `out_dir/<skill>.safetensors` (+ its work folder).
 
     `on_step(step, total, loss)` is called after every optimizer step; if it raises (a Cancel), a checkpoint
     of that step is saved and the exception re-raised, so the next call resumes there. With `resume` (the
@@ -226,7 +228,7 @@ class _ExpertTrainer:
             world_size=accelerator.num_processes,
             rank=accelerator.process_index,
         )
-        with injected_lora(backend.module, config) as params:
+        with injected_adapter(backend.module, config) as params:
             self.params = params
             optimizer = torch.optim.AdamW(
                 params.values(),
@@ -381,9 +383,11 @@ class _ExpertTrainer:
         with self.accelerator.autocast():
             self.preview_paths += save_previews(self.backend, prompts, step, self.paths.previews, self.config)
 
-    def _write_expert(self) -> LoraExpert:
+    def _write_expert(self) -> LoraExpert | StyleInjectExpert:
         from ..expert_files import lora_expert_from_peft, save_lora_expert
 
+        if self.config.method == "styleinject":
+            return self._write_style_inject_expert()
         if isinstance(self.backend, ExpertExporter):
             expert = self.backend.export_expert(ADAPTER_NAME)
         else:
@@ -392,6 +396,24 @@ class _ExpertTrainer:
         if self.accelerator.is_main_process:
             save_lora_expert(self.paths.expert, expert)
             log.info("%s: expert written to %s", self.paths.skill, self.paths.expert)
+        self.accelerator.wait_for_everyone()
+        return expert
+
+    def _write_style_inject_expert(self) -> StyleInjectExpert:
+        from ..style_inject_files import save_style_inject_expert, style_inject_expert_from_model
+
+        config = style_inject_config(self.config)
+        if isinstance(self.backend, StyleInjectExporter):  # ComfyUI: LDM names inside, diffusers names in files
+            tensors = self.backend.export_style_inject(ADAPTER_NAME)
+        else:
+            tensors = style_inject_expert_from_model(self.backend.module, ADAPTER_NAME).tensors
+        # The seed the adapter was initialised from: experts that share it (and their config and base model)
+        # started from the same weights, which parameter averaging needs (merging/style_inject_merge.py).
+        metadata = {**self._expert_metadata(), "init_seed": self.config.seed}
+        expert = StyleInjectExpert(config, {k: t.detach().to("cpu", copy=True) for k, t in tensors.items()}, metadata)
+        if self.accelerator.is_main_process:
+            save_style_inject_expert(self.paths.expert, expert, config)
+            log.info("%s: StyleInject expert written to %s", self.paths.skill, self.paths.expert)
         self.accelerator.wait_for_everyone()
         return expert
 
@@ -414,8 +436,10 @@ class _ExpertTrainer:
     def _result(self, steps: int, start: int, started: float, checkpoint: Path | None, expert=None) -> TrainResult:
         if expert is None and self.paths.expert.is_file():
             from ..expert_files import load_lora_expert
+            from ..style_inject_files import load_style_inject_expert
 
-            expert = load_lora_expert(self.paths.expert)
+            load = load_style_inject_expert if self.config.method == "styleinject" else load_lora_expert
+            expert = load(self.paths.expert)
         previews = sorted(self.paths.previews.glob("*.png")) if self.paths.previews.is_dir() else []
         return TrainResult(
             skill=self.paths.skill,

@@ -82,6 +82,20 @@ class StyleInjectConfig(PeftConfig):
         default=1e-5,
         metadata={"help": "Added to the per-channel variance before the square root: sigma = sqrt(var + eps) > 0."},
     )
+    num_experts: int = field(
+        default=1,
+        metadata={
+            "help": "K: independent sub-experts per layer, the layout an exact merge of K StyleInject experts by "
+            "stacking needs. Each has its own num_styles down-projections, up-projection, router (its own softmax) "
+            "and hypernetwork, all computed from the same base output W0 x; the layer returns "
+            "W0 x + sum_k w_k (h_k + AdaIN_k(h_k) - W0 x) with h_k = W0 x + s B_k(sum_i p_ki A_ki x). "
+            "1 = a plain StyleInject adapter."
+        },
+    )
+    expert_weights: list[float] | None = field(
+        default=None,
+        metadata={"help": "w_k: one weight per sub-expert (num_experts values); None = all 1."},
+    )
     init_weights: bool = field(
         default=True,
         metadata={
@@ -115,6 +129,25 @@ class StyleInjectConfig(PeftConfig):
             raise ValueError(
                 "use_dma=False and use_sta=False leave a plain LoRA; set one of them to True, or train a LoRA instead"
             )
+        if not _is_int(self.num_experts) or self.num_experts < 1:
+            raise ValueError(
+                f"num_experts must be a positive integer (1 = a plain adapter; K = K stacked experts), got "
+                f"{self.num_experts!r}"
+            )
+        if self.expert_weights is not None:
+            weights = list(self.expert_weights) if isinstance(self.expert_weights, list | tuple) else None
+            if (
+                weights is None
+                or len(weights) != self.num_experts
+                or not all(
+                    isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w) for w in weights
+                )
+            ):
+                raise ValueError(
+                    f"expert_weights must be None or {self.num_experts} finite numbers (one per sub-expert, "
+                    f"num_experts={self.num_experts}), got {self.expert_weights!r}"
+                )
+            self.expert_weights = [float(w) for w in weights]
         if isinstance(self.sta_eps, bool) or not isinstance(self.sta_eps, int | float) or not self.sta_eps > 0:
             raise ValueError(f"sta_eps must be a number > 0 (it keeps sigma away from zero), got {self.sta_eps!r}")
         # PEFT's convention: lists of names become sets (a str stays a regex).
@@ -127,6 +160,11 @@ class StyleInjectConfig(PeftConfig):
     def scaling(self) -> float:
         """s = alpha / r, the factor of the DMA update."""
         return self.alpha / self.r
+
+    @property
+    def is_stacked(self) -> bool:
+        """Whether layers take the sub-expert path: several sub-experts, or one with a weight other than 1."""
+        return self.num_experts > 1 or (self.expert_weights is not None and self.expert_weights != [1.0])
 
     def to_json_dict(self) -> dict:
         """The config as JSON-ready data (sets as sorted lists), e.g. for an expert file's header;

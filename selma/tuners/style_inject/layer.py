@@ -13,6 +13,13 @@ With `B = 0` and a zero hypernetwork, `Δ = 0` and `γ = 0` exactly, so a fresh 
 Parameters live in dicts keyed by adapter name (PEFT's layout): `styleinject_down` [n, r, in(, kh, kw)],
 `styleinject_up` [out, r(, 1, 1)], `styleinject_router` (Linear(in, n) / Conv2d(in, n, 1)), `styleinject_hyper`
 (Linear(n, out)). The router is absent with `use_dma=False`, the hypernetwork with `use_sta=False`.
+
+Stacked layout (`num_experts` K > 1, what an exact merge of K experts needs): K independent sub-experts per
+layer, each with its own n down-projections, up-projection, router softmax and hypernetwork, all fed the same
+input and the same base output `W0 x`; the layer returns `W0 x + Σ_k w_k (y_k − W0 x)`, with `y_k` what sub-expert
+k alone would return. The same four parameters hold them side by side: `styleinject_down` [K·n, r, ...],
+`styleinject_up` [out, K·r(, 1, 1)], the router with K·n outputs (a softmax per group of n), the hypernetwork
+Linear(n, K·out) (rows k·out ... (k+1)·out are sub-expert k's). With K = 1 and w = 1 this is the plain layer.
 """
 
 from __future__ import annotations
@@ -110,6 +117,8 @@ class StyleInjectLayer(BaseTunerLayer):
         "styleinject_scaling",
         "styleinject_strength",
         "styleinject_eps",
+        "styleinject_num_experts",
+        "styleinject_expert_weights",
     )
 
     def __init__(self, base_layer: nn.Module, **kwargs: Any) -> None:
@@ -123,6 +132,8 @@ class StyleInjectLayer(BaseTunerLayer):
         self.styleinject_scaling: dict[str, float] = {}  # s = alpha / r
         self.styleinject_strength: dict[str, float] = {}  # multiplies Δ and γ (1 = as trained, 0 = off)
         self.styleinject_eps: dict[str, float] = {}
+        self.styleinject_num_experts: dict[str, int] = {}  # K sub-experts (the stacked layout); 1 = plain
+        self.styleinject_expert_weights: dict[str, list[float]] = {}  # w_k per sub-expert
         self._disable_adapters = False
         self.merged_adapters: list[str] = []
         # Called as observer(adapter_name, p) with p [batch, n] on every routed forward; see router_recording.
@@ -132,11 +143,14 @@ class StyleInjectLayer(BaseTunerLayer):
     # Subclasses define in_features, out_features, _down_shape, _up_shape, _make_router, _router_logits, _adapt.
 
     def update_layer(self, adapter_name: str, config: StyleInjectConfig) -> None:
-        """Create (or re-create) the parameters of one adapter, on the base layer's device."""
+        """Create (or re-create) the parameters of one adapter, then move them to the base layer's device."""
+        # Drawn on the CPU, from torch's default generator, as PEFT's own layers do: a seed then fixes the init on
+        # every device (CUDA has generators of its own). A meta base stays meta: shapes only, no memory.
         device = self.get_base_layer().weight.device
-        n, r = config.num_styles, config.r
-        down = torch.empty(n, *self._down_shape(r), device=device)
-        up = torch.empty(*self._up_shape(r), device=device)
+        device = device if device.type == "meta" else torch.device("cpu")
+        n, r, k = config.num_styles, config.r, config.num_experts
+        down = torch.empty(k * n, *self._down_shape(r), device=device)
+        up = torch.empty(*self._up_shape(k * r), device=device)
         with torch.no_grad():
             for style in down:  # each A_i is initialised as its own LoRA A (fan-in = in·kh·kw, not r·in)
                 nn.init.kaiming_uniform_(style, a=math.sqrt(5))
@@ -150,9 +164,9 @@ class StyleInjectLayer(BaseTunerLayer):
             if adapter_name in modules:  # re-created with a new config
                 del modules[adapter_name]
         if config.use_dma:
-            self.styleinject_router[adapter_name] = self._make_router(n, device)
+            self.styleinject_router[adapter_name] = self._make_router(k * n, device)
         if config.use_sta:
-            hyper = nn.Linear(n, self.out_features, device=device)
+            hyper = nn.Linear(n, k * self.out_features, device=device)
             if config.init_weights:
                 nn.init.zeros_(hyper.weight)
                 nn.init.zeros_(hyper.bias)
@@ -162,6 +176,8 @@ class StyleInjectLayer(BaseTunerLayer):
         self.styleinject_scaling[adapter_name] = config.alpha / r
         self.styleinject_strength[adapter_name] = 1.0
         self.styleinject_eps[adapter_name] = float(config.sta_eps)
+        self.styleinject_num_experts[adapter_name] = k
+        self.styleinject_expert_weights[adapter_name] = list(config.expert_weights or [1.0] * k)
         self._move_adapter_to_device_of_base_layer(adapter_name)
         self.set_adapter(self.active_adapters, inference_mode=config.inference_mode)
 
@@ -200,10 +216,16 @@ class StyleInjectLayer(BaseTunerLayer):
         return [adapter for adapter in self.active_adapters if adapter in self.styleinject_down]
 
     def _route(self, adapter: str, x: torch.Tensor, row: torch.Tensor | None = None) -> torch.Tensor:
-        """p [batch, n]: the router's softmax (reported to the observers), or the constant 1 without DMA."""
+        """p [batch, n]: the router's softmax (reported to the observers), or the constant 1 without DMA.
+        Stacked layout: [batch, K·n], a softmax per sub-expert's group of n (each group sums to 1)."""
+        experts = self.styleinject_num_experts.get(adapter, 1)
         if adapter not in self.styleinject_router:
-            return x.new_ones(x.shape[0], 1)
-        probs = torch.softmax(self._router_logits(self.styleinject_router[adapter], x, row), dim=-1)
+            return x.new_ones(x.shape[0], experts)
+        logits = self._router_logits(self.styleinject_router[adapter], x, row)
+        if experts == 1:
+            probs = torch.softmax(logits, dim=-1)
+        else:
+            probs = torch.softmax(logits.view(logits.shape[0], experts, -1), dim=-1).flatten(1)
         for observer in self.router_observers:
             observer(adapter, probs)
         return probs
@@ -219,6 +241,40 @@ class StyleInjectLayer(BaseTunerLayer):
 
     def _scale(self, adapter: str) -> float:
         return self.styleinject_scaling[adapter] * self.styleinject_strength[adapter]
+
+    # ------------------------------------------------------------------ the stacked layout (merged experts)
+    def _is_stacked(self, adapter: str) -> bool:
+        return self.styleinject_num_experts.get(adapter, 1) > 1 or self.styleinject_expert_weights.get(
+            adapter, [1.0]
+        ) != [1.0]
+
+    def _adapt_experts(
+        self, adapter: str, x: torch.Tensor, h: torch.Tensor, row: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`h + Σ_k w_k (y_k − h)` with `y_k` sub-expert k's output on the same h (see the module docstring).
+
+        A loop over the K sub-experts (K is the number of merged experts, a handful), each with its styles fused
+        as in the plain layer. Every y_k starts from the same h: AdaIN statistics are sub-expert k's own."""
+        down, up = self.styleinject_down[adapter], self.styleinject_up[adapter]
+        weights = self.styleinject_expert_weights[adapter]
+        experts = len(weights)
+        styles, rank = down.shape[0] // experts, up.shape[1] // experts
+        probs = self._route(adapter, x, row)
+        gammas = None
+        if adapter in self.styleinject_hyper:
+            hyper = self.styleinject_hyper[adapter]
+            per_expert = probs.view(probs.shape[0], experts, styles)
+            gammas = torch.einsum("bkn,kon->bko", per_expert, hyper.weight.view(experts, -1, styles))
+            gammas = (gammas + hyper.bias.view(experts, -1)) * self.styleinject_strength[adapter]
+        scale, total = self._scale(adapter), h
+        for k, weight in enumerate(weights):
+            own_styles, own_ranks = slice(k * styles, (k + 1) * styles), slice(k * rank, (k + 1) * rank)
+            z = self._mixed_down(x, down[own_styles], probs[:, own_styles])
+            y = torch.add(h, self._up(z, up[:, own_ranks]), alpha=scale)
+            if gammas is not None:
+                y = self._rescale(adapter, y, gammas[:, k], row)
+            total = torch.add(total, y - h, alpha=weight)
+        return total
 
 
 class Linear(nn.Module, StyleInjectLayer):
@@ -254,6 +310,8 @@ class Linear(nn.Module, StyleInjectLayer):
         if h.dtype != down.dtype:
             h = h.to(down.dtype)
         row = mean_row(x)
+        if self._is_stacked(adapter):
+            return self._adapt_experts(adapter, x, h, row)
         probs = self._route(adapter, x, row)
         z = mixed_down_linear(x, down, probs)
         h = torch.add(h, F.linear(z, self.styleinject_up[adapter]), alpha=self._scale(adapter))
@@ -261,6 +319,20 @@ class Linear(nn.Module, StyleInjectLayer):
         if gamma is not None and x.shape[1] > 1:
             h = adain_rescale(h, gamma, self.styleinject_eps[adapter], row if row.dtype == h.dtype else None)
         return h
+
+    # The stacked layout's steps (StyleInjectLayer._adapt_experts), on [B, T, C] tensors.
+    def _mixed_down(self, x: torch.Tensor, down: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+        return mixed_down_linear(x, down, probs)
+
+    def _up(self, z: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+        return F.linear(z, up)
+
+    def _rescale(self, adapter: str, h: torch.Tensor, gamma: torch.Tensor, row: torch.Tensor | None) -> torch.Tensor:
+        if h.shape[1] == 1:
+            return h
+        return adain_rescale(
+            h, gamma, self.styleinject_eps[adapter], row if row is not None and row.dtype == h.dtype else None
+        )
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         result = self.base_layer(x, *args, **kwargs)
@@ -323,6 +395,8 @@ class Conv2d(nn.Module, StyleInjectLayer):
             x = self._cast_input_dtype(x, down.dtype)
         if h.dtype != down.dtype:
             h = h.to(down.dtype)
+        if self._is_stacked(adapter):
+            return self._adapt_experts(adapter, x, h)
         probs = self._route(adapter, x)
         z = mixed_down_conv2d(x, down, probs, self.conv_args)
         h = torch.add(h, F.conv2d(z, self.styleinject_up[adapter]), alpha=self._scale(adapter))
@@ -332,6 +406,19 @@ class Conv2d(nn.Module, StyleInjectLayer):
             positions_last = adain_rescale(h.flatten(2).transpose(1, 2), gamma, self.styleinject_eps[adapter])
             h = positions_last.transpose(1, 2).reshape(h.shape)
         return h
+
+    # The stacked layout's steps (StyleInjectLayer._adapt_experts), on [B, C, H, W] tensors.
+    def _mixed_down(self, x: torch.Tensor, down: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+        return mixed_down_conv2d(x, down, probs, self.conv_args)
+
+    def _up(self, z: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(z, up)
+
+    def _rescale(self, adapter: str, h: torch.Tensor, gamma: torch.Tensor, row: torch.Tensor | None) -> torch.Tensor:
+        if h.shape[2] * h.shape[3] == 1:
+            return h
+        positions_last = adain_rescale(h.flatten(2).transpose(1, 2), gamma, self.styleinject_eps[adapter])
+        return positions_last.transpose(1, 2).reshape(h.shape)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         result = self.base_layer(x, *args, **kwargs)

@@ -6,7 +6,8 @@
 
 Every routed forward of a layer appends one [batch, n] tensor, in call order: with one UNet call per
 denoising step, entry k of every layer is step k, and with classifier-free guidance the batch holds the
-uncond and cond halves as the sampler concatenated them.
+uncond and cond halves as the sampler concatenated them. A stacked adapter (`num_experts` K > 1) records
+[batch, K·n]: one softmax per sub-expert's group of n, each group summing to 1.
 """
 
 from __future__ import annotations
