@@ -1,106 +1,76 @@
-"""`selma demo`: the pipeline end to end on the embedded defaults, offline, on CPU.
+"""`selma demo`: the whole pipeline end to end on the embedded defaults, offline, on CPU.
 
-Stages so far: skills -> prompts (template LLM, ROUGE-L filter) -> datasets (a tiny random SD model at 32 px,
-2 steps, with a contact sheet per skill) -> experts (LoRA rank 4, 20 steps per skill). Later stages join as they
-land.
+The demo is `selma run` with a built-in config (`demo_config`): the tiny random SD model (built into
+RUN_DIR/models/tiny-sd), the offline template prompt writer, two skills -> prompts -> datasets (32 px, 2 steps,
+a contact sheet per skill) -> one LoRA expert per skill (rank 4) -> a StyleInject expert (2 styles) with its
+routers inspected -> an SVD merge -> a comparison grid per skill (base vs each expert vs merged, on held-out
+prompts). Demo and run share one code path: `run_pipeline`.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 from pathlib import Path
 
-from ..prompt_generation import PromptGenConfig, generate_prompts
-from ..skills import builtin_skill
-from .progress import TqdmProgress
-
 DEMO_SKILLS = ("counting", "spatial")
-DEMO_MODEL = Path("models") / "tiny-sd"  # inside the run dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", default="runs/demo", help="where the artifacts go (default runs/demo)")
-    parser.add_argument("--prompts", type=int, default=40, help="prompts per skill (default 40)")
+    parser.add_argument("--prompts", type=int, default=12, help="prompts per skill (default 12)")
+    parser.add_argument("--train-steps", type=int, default=6, help="training steps per expert (default 6)")
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..llm import LLMConfig
+def demo_config(run_dir: str | Path, prompts: int = 12, train_steps: int = 6) -> dict:
+    """The demo's run config, as `selma run` would read it from a file (see examples/selma_run.toml)."""
+    return {
+        "run_dir": str(run_dir),
+        "skills": list(DEMO_SKILLS),
+        "llm": {"backend": "template"},
+        "prompts": {"count": prompts, "seed": 0},
+        "images": {"model": "tiny", "batch_size": 8, "steps": 2, "width": 32, "height": 32, "device": "cpu"},
+        "train": {
+            "device": "cpu",
+            "method": "lora",
+            "rank": 4,
+            "alpha": 4,
+            "resolution": 32,
+            "batch_size": 4,
+            "grad_accum": 1,
+            "steps": train_steps,
+            "save_every": train_steps,
+        },
+        "styleinject": {
+            "enabled": True,
+            "skill": DEMO_SKILLS[0],
+            "num_styles": 2,
+            "target_modules": ["to_q", "to_v"],  # the StyleInject paper's targets
+            "inspect_prompts": 2,
+            "inspect_steps": 2,
+        },
+        "merge": {"method": "svd", "rank": 4},
+        "compare": {"prompts": 2, "steps": 2, "resolution": 32, "guidance": 7.5, "seed": 0},
+    }
 
-    run_dir = Path(args.run_dir)
-    artifacts = []
-    for name in DEMO_SKILLS:
-        skill = builtin_skill(name)
-        with TqdmProgress(desc=f"prompts/{name}", unit="prompt") as progress:
-            result = generate_prompts(
-                skill, LLMConfig(), run_dir, PromptGenConfig(count=args.prompts), on_progress=progress
-            )
-        print(result.summary())
-        artifacts += [("skill", run_dir / "skills" / f"{name}.json"), ("prompts", result.path)]
-    artifacts += render_datasets(run_dir)
-    artifacts += train_experts(run_dir)
-    print("\nartifacts:")
-    for kind, path in artifacts:
-        print(f"  {kind:8s} {path}")
-    return 0
 
+def _config(run_dir: str | Path, **kwargs):
+    from ..run_config import parse_run_config
 
-def tiny_model(run_dir: Path) -> Path:
-    """RUN_DIR/models/tiny-sd: a tiny random SD1.x diffusers folder, built once (into a temp folder first, so
-    a killed build never leaves a half-written model)."""
-    path = run_dir / DEMO_MODEL
-    if not (path / "model_index.json").is_file():
-        from ..testing.tiny_models import build_tiny_sd
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tiny-sd-") as tmp:
-            build_tiny_sd(Path(tmp) / "model", sample_size=32)
-            shutil.rmtree(path, ignore_errors=True)
-            (Path(tmp) / "model").rename(path)
-    return path
+    return parse_run_config(demo_config(run_dir, **kwargs), base_dir=Path.cwd())
 
 
 def render_datasets(run_dir: Path) -> list[tuple[str, Path]]:
-    """Stage 2: every demo skill's prompts -> datasets/<skill>/ and a contact sheet beside it."""
-    from ..contact_sheet import dataset_contact_sheet, default_sheet_path, save_sheet
-    from ..dataset_building import DatasetConfig, build_dataset
-    from ..pipelines import load_pipeline
+    """Only the demo's images stage (prompts must exist): datasets/<skill>/ and a contact sheet beside each."""
+    from ..pipeline_run import run_pipeline
 
-    model = tiny_model(run_dir)
-    pipe = load_pipeline(model, device="cpu")
-    config = DatasetConfig(batch_size=8, steps=2, width=32, height=32, device="cpu")
-    artifacts: list[tuple[str, Path]] = [("model", model)]
-    for name in DEMO_SKILLS:
-        with TqdmProgress(desc=f"images/{name}", unit="img") as progress:
-            result = build_dataset(name, pipe, run_dir, config=config, on_progress=progress, model_name=str(model))
-        print(result.summary())
-        sheet = save_sheet(dataset_contact_sheet(result.folder), default_sheet_path(result.folder))
-        artifacts += [("dataset", result.folder), ("preview", sheet)]
-    return artifacts
+    (report,) = run_pipeline(_config(run_dir), stages=("images",)).stages
+    for line in report.lines:
+        print(line)
+    return report.artifacts
 
 
-def train_experts(run_dir: Path) -> list[tuple[str, Path]]:
-    """Stage 3: one small LoRA expert per demo skill -> experts/<skill>.safetensors (+ log, loss curve)."""
-    from ..dataset_files import dataset_dir
-    from ..pipelines import load_pipeline
-    from ..training.config import TrainConfig
-    from ..training.diffusers_backend import DiffusersBackend
-    from ..training.loop import train_expert
+def run(args: argparse.Namespace) -> int:
+    from ..pipeline_run import STAGES
+    from .run import run_stages
 
-    backend = DiffusersBackend(load_pipeline(tiny_model(run_dir), device="cpu"), device="cpu")
-    config = TrainConfig(rank=4, alpha=4, resolution=32, batch_size=4, grad_accum=1, steps=20, save_every=10)
-    artifacts: list[tuple[str, Path]] = []
-    for name in DEMO_SKILLS:
-        with TqdmProgress(desc=f"train/{name}", unit="step") as progress:
-            result = train_expert(
-                backend,
-                dataset_dir(run_dir, name),
-                run_dir / "experts",
-                config,
-                skill=name,
-                on_step=lambda step, total, loss, progress=progress: progress(step, total),
-            )
-        print(result.summary())
-        artifacts += [("expert", result.expert_path), ("curve", result.loss_curve_path)]
-    return artifacts
+    return run_stages(_config(args.run_dir, prompts=args.prompts, train_steps=args.train_steps), STAGES)

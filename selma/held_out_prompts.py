@@ -1,0 +1,91 @@
+"""Held-out prompts: prompts of a skill that its expert was *not* trained on, for the comparison grid.
+
+Written by the same LLM (by default the offline template backend) from a different seed, and kept only if
+their ROUGE-L F against every training prompt, every seed example and every held-out prompt kept before is at
+most the threshold: SELMA's own diversity filter, so a held-out prompt is not a near-copy of a training one.
+Saved as `comparison/<skill>.prompts.json` in the run directory, so reruns and `selma compare --run-dir` reuse
+the same prompts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+from .diversity import DiversityFilter
+from .llm import LLMConfig, make_backend
+from .prompt_generation import build_request, call_seed, parse_numbered_list
+from .run_files import write_text_atomic
+from .skills import Skill
+
+log = logging.getLogger(__name__)
+
+HELD_OUT_SEED_OFFSET = 1_000_003  # far from the training prompts' seed, so the LLM is asked other questions
+
+
+def held_out_path(run_dir: str | Path, skill_name: str) -> Path:
+    return Path(run_dir) / "comparison" / f"{skill_name}.prompts.json"
+
+
+def write_held_out_prompts(
+    skill: Skill,
+    training_prompts: Sequence[str],
+    count: int,
+    *,
+    llm: LLMConfig | None = None,
+    seed: int = 0,
+    threshold: float = 0.8,
+    max_calls: int = 8,
+) -> list[str]:
+    """Up to `count` new prompts of `skill`, none of them in (or too close to) `training_prompts`."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count={count!r} must be an integer >= 1 (held-out prompts per skill)")
+    llm = llm or LLMConfig()
+    keep = DiversityFilter(threshold, pool=[*skill.examples, *training_prompts])
+    rng = random.Random(seed + HELD_OUT_SEED_OFFSET)
+    kept: list[str] = []
+    backend = make_backend(llm)
+    try:
+        for call_id in range(max_calls):
+            examples = rng.sample(list(skill.examples), min(3, len(skill.examples)))
+            request = build_request(
+                skill, examples, 20, call_seed(seed + HELD_OUT_SEED_OFFSET, skill.name, call_id), call_id
+            )
+            for text in parse_numbered_list(backend.complete(request), skill.word_limit).prompts:
+                if keep.offer(text)[0]:
+                    kept.append(text)
+                    if len(kept) == count:
+                        return kept
+    finally:
+        backend.close()
+    log.warning("only %d of %d held-out prompts for %r after %d calls", len(kept), count, skill.name, max_calls)
+    if not kept:
+        raise ValueError(
+            f"no held-out prompt for skill {skill.name!r} passed the ROUGE-L filter (threshold {threshold}) against "
+            "its training prompts; raise the threshold or give the comparison prompts yourself"
+        )
+    return kept
+
+
+def held_out_prompts(
+    run_dir: str | Path, skill: Skill, training_prompts: Sequence[str], count: int, **kwargs
+) -> list[str]:
+    """The skill's held-out prompts saved in the run directory, written (and saved) the first time."""
+    path = held_out_path(run_dir, skill.name)
+    if path.is_file():
+        # Reused as saved (even if fewer than `count` passed the filter), so a rerun compares the same rows.
+        return json.loads(path.read_text(encoding="utf-8"))[:count]
+    prompts = write_held_out_prompts(skill, training_prompts, count, **kwargs)
+    write_text_atomic(path, json.dumps(prompts, indent=1, ensure_ascii=False) + "\n")
+    return prompts
+
+
+def load_held_out_prompts(run_dir: str | Path, skill_name: str) -> list[str]:
+    """The saved held-out prompts of a skill; raises with the fix when there are none."""
+    path = held_out_path(run_dir, skill_name)
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist; run `selma run` (its compare stage) first, or pass --prompt")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,309 @@
+"""The whole SELMA pipeline from one RunConfig: skills -> prompts -> datasets -> experts -> merge -> comparison.
+
+`selma run CONFIG` and `selma demo` both call `run_pipeline`. The StyleInject expert and its router inspection are
+an optional stage (pipeline_styleinject.py). Every stage resumes: prompts, images and training
+continue where they stopped (and do nothing when complete); merge and comparison are skipped when their outputs
+exist and are newer than their inputs. Models are loaded only by stages that have work to do, so a rerun of a
+finished run returns in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .run_config import MERGED_NAME, TINY_MODEL, RunConfig
+from .run_files import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+StageProgressFn = Callable[[str, int, int], None]  # (what, done, total), e.g. ("images/counting", 3, 8)
+TINY_MODEL_DIR = Path("models") / "tiny-sd"  # inside the run dir
+STAGES = ("prompts", "images", "train", "styleinject", "merge", "compare")
+
+
+@dataclass
+class StageReport:
+    """What one stage did: the artifacts it is responsible for and whether it did any work this time."""
+
+    name: str
+    artifacts: list[tuple[str, Path]] = field(default_factory=list)
+    did_work: bool = False
+    lines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    stages: list[StageReport]
+
+    @property
+    def artifacts(self) -> list[tuple[str, Path]]:
+        return [a for stage in self.stages for a in stage.artifacts]
+
+    @property
+    def did_work(self) -> bool:
+        return any(stage.did_work for stage in self.stages)
+
+    def artifact_table(self) -> str:
+        return "\n".join(f"  {kind:9s} {path}" for kind, path in self.artifacts)
+
+
+def tiny_model(run_dir: str | Path) -> Path:
+    """RUN_DIR/models/tiny-sd: a tiny random SD1.x diffusers folder, built once (into a temp folder first, so
+    a killed build never leaves a half-written model)."""
+    path = Path(run_dir) / TINY_MODEL_DIR
+    if not (path / "model_index.json").is_file():
+        from .testing.tiny_models import build_tiny_sd
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tiny-sd-") as tmp:
+            build_tiny_sd(Path(tmp) / "model", sample_size=32)
+            shutil.rmtree(path, ignore_errors=True)
+            (Path(tmp) / "model").rename(path)
+    return path
+
+
+def resolve_model(config: RunConfig, model: str) -> str:
+    """A model source for load_pipeline: the tiny model's folder for 'tiny', else the string as given."""
+    return str(tiny_model(config.run_dir)) if model == TINY_MODEL else model
+
+
+def run_pipeline(
+    config: RunConfig, *, stages: tuple[str, ...] = STAGES, on_progress: StageProgressFn | None = None
+) -> RunResult:
+    """Run (or resume) every stage of `config` in order; `stages` picks a subset (in pipeline order)."""
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; the stages are {', '.join(STAGES)}")
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / "run_config.json", json.dumps(config.to_json(), indent=1) + "\n")
+
+    def progress(what: str) -> Callable[[int, int], None]:
+        return lambda done, total: on_progress(what, done, total) if on_progress else None
+
+    runners = {
+        "prompts": _prompts_stage,
+        "images": _images_stage,
+        "train": _train_stage,
+        "styleinject": _styleinject_stage,
+        "merge": _merge_stage,
+        "compare": _compare_stage,
+    }
+    reports = []
+    for name in STAGES:
+        if name in stages:
+            report = runners[name](config, progress)
+            for line in report.lines:
+                log.debug("%s: %s", name, line)  # the caller prints report.lines
+            reports.append(report)
+    return RunResult(run_dir, reports)
+
+
+def _prompts_stage(config: RunConfig, progress) -> StageReport:
+    from .prompt_generation import generate_prompts
+
+    report = StageReport("prompts")
+    for skill in config.skills:
+        result = generate_prompts(
+            skill, config.llm, config.run_dir, config.prompts, on_progress=progress(f"prompts/{skill.name}")
+        )
+        report.did_work |= result.added > 0
+        report.lines.append(result.summary())
+        report.artifacts += [("skill", config.run_dir / "skills" / f"{skill.name}.json"), ("prompts", result.path)]
+    return report
+
+
+def _images_stage(config: RunConfig, progress) -> StageReport:
+    from .contact_sheet import dataset_contact_sheet, default_sheet_path, save_sheet
+    from .dataset_building import build_dataset, pending_indices
+    from .pipelines import load_pipeline
+
+    report = StageReport("images")
+    model = resolve_model(config, config.image_model)
+    report.artifacts.append(("model", Path(model) if Path(model).exists() else model))
+    pipe = None
+    for skill in config.skills:
+        name = skill.name
+        if pending_indices(config.run_dir, name) and pipe is None:  # load the model only when there is work
+            images = config.images
+            pipe = load_pipeline(model, device=images.device, dtype=images.dtype, config_folder=images.config_folder)
+        result = build_dataset(
+            name,
+            pipe or model,
+            config.run_dir,
+            config=config.images,
+            on_progress=progress(f"images/{name}"),
+            model_name=config.image_model if config.image_model == TINY_MODEL else model,
+        )
+        sheet = default_sheet_path(result.folder)
+        if result.rendered or not sheet.is_file():
+            save_sheet(dataset_contact_sheet(result.folder), sheet)
+        report.did_work |= result.rendered > 0
+        report.lines.append(result.summary())
+        report.artifacts += [("dataset", result.folder), ("preview", sheet)]
+    return report
+
+
+def training_finished(paths, train) -> bool:
+    """Whether the expert at `paths` (ExpertPaths) is written and its checkpoint is finished at `train.steps`:
+    checked without loading a model, so a rerun of a finished run loads none."""
+    from .training.checkpoint import find_checkpoint, read_checkpoint_state
+
+    checkpoint = find_checkpoint(paths.work)
+    state = read_checkpoint_state(checkpoint) if checkpoint else None
+    return bool(paths.expert.is_file() and state and state.get("finished") and state["step"] == train.steps)
+
+
+def _train_stage(config: RunConfig, progress) -> StageReport:
+    from .dataset_files import dataset_dir
+    from .training.loop import ExpertPaths, train_expert
+
+    report = StageReport("train")
+    backend = None
+    for skill in config.skills:
+        name = skill.name
+        paths = ExpertPaths(config.run_dir / "experts", name)
+        if training_finished(paths, config.train):
+            report.lines.append(f"{name}: already trained to {config.train.steps} steps -> {paths.expert}")
+        else:
+            if backend is None:  # the model is loaded only when an expert has steps left
+                backend = _training_backend(config)
+            step_progress = progress(f"train/{name}")
+            result = train_expert(
+                backend,
+                dataset_dir(config.run_dir, name),
+                paths.out_dir,
+                config.train,
+                skill=name,
+                on_step=lambda step, total, loss, p=step_progress: p(step, total),
+            )
+            report.did_work = True
+            report.lines.append(result.summary())
+        report.artifacts += [("expert", paths.expert), ("curve", paths.loss_curve), ("train-log", paths.log)]
+    return report
+
+
+def _training_backend(config: RunConfig):
+    from .pipelines import load_pipeline, resolve_device
+    from .training.diffusers_backend import DiffusersBackend
+
+    device = resolve_device(config.train_device)
+    pipe = load_pipeline(resolve_model(config, config.train_model), device=device)
+    return DiffusersBackend(pipe, device=device)
+
+
+def _styleinject_stage(config: RunConfig, progress) -> StageReport:
+    from .pipeline_styleinject import styleinject_stage
+
+    report = StageReport("styleinject")
+    styleinject_stage(config, progress, report)
+    return report
+
+
+def is_up_to_date(outputs: list[Path], inputs: list[Path]) -> bool:
+    """Every output exists and is newer than every input (make's rule)."""
+    if not all(p.exists() for p in outputs):
+        return False
+    newest_input = max((p.stat().st_mtime_ns for p in inputs if p.exists()), default=0)
+    return min(p.stat().st_mtime_ns for p in outputs) >= newest_input
+
+
+def skill_expert_paths(config: RunConfig) -> dict[str, Path]:
+    return {s.name: config.run_dir / "experts" / f"{s.name}.safetensors" for s in config.skills}
+
+
+def merged_path(config: RunConfig) -> Path:
+    return config.run_dir / "experts" / f"{MERGED_NAME}.safetensors"
+
+
+def _merge_stage(config: RunConfig, progress) -> StageReport:
+    from .merging.merge_files import default_report_path, merge_expert_files
+
+    report = StageReport("merge")
+    if config.merge is None:
+        report.lines.append("disabled ([merge] enabled = false)")
+        return report
+    inputs = list(skill_expert_paths(config).values())
+    output = merged_path(config)
+    report_path = default_report_path(output)
+    if is_up_to_date([output, report_path], inputs):
+        report.lines.append(f"up to date: {output}")
+    else:
+        merged = merge_expert_files(inputs, config.merge, output, on_progress=progress(f"merge/{config.merge.method}"))
+        report.did_work = True
+        report.lines += merged.summary().splitlines()
+    report.artifacts += [("merged", output), ("report", report_path)]
+    return report
+
+
+def comparison_columns(config: RunConfig) -> dict[str, Path | None]:
+    """base, then each skill's expert, then the merged expert (if merging is on)."""
+    columns: dict[str, Path | None] = {"base": None, **skill_expert_paths(config)}
+    if config.merge is not None:
+        columns[MERGED_NAME] = merged_path(config)
+    return columns
+
+
+def comparison_path(run_dir: Path, skill_name: str) -> Path:
+    return Path(run_dir) / "comparison" / f"{skill_name}.png"
+
+
+def _compare_stage(config: RunConfig, progress) -> StageReport:
+    from .comparison import compare_skills, save_grid
+    from .held_out_prompts import held_out_path, held_out_prompts
+    from .prompt_generation import load_prompts
+
+    report = StageReport("compare")
+    if config.compare is None:
+        report.lines.append("disabled ([compare] enabled = false)")
+        return report
+    stage = config.compare
+    columns = comparison_columns(config)
+    prompts: dict[str, list[str]] = {}
+    for skill in config.skills:
+        given = stage.held_out.get(skill.name)
+        prompts[skill.name] = (
+            list(given)[: stage.prompts]
+            if given
+            else held_out_prompts(
+                config.run_dir,
+                skill,
+                load_prompts(config.run_dir, skill.name),
+                stage.prompts,
+                llm=config.llm,
+                seed=config.prompts.seed,
+                threshold=config.prompts.threshold,
+            )
+        )
+    inputs = [p for p in columns.values() if p is not None]
+    todo = {
+        name: texts
+        for name, texts in prompts.items()
+        if not is_up_to_date([comparison_path(config.run_dir, name)], [*inputs, held_out_path(config.run_dir, name)])
+    }
+    if todo:
+        from .pipelines import load_pipeline
+
+        pipe = load_pipeline(resolve_model(config, config.image_model), device=config.images.device)
+        grids = compare_skills(pipe, columns, todo, stage.render, on_progress=progress("compare"))
+        for name, grid in grids.items():
+            save_grid(grid, comparison_path(config.run_dir, name))
+            report.lines.append(
+                f"{name}: {len(todo[name])} prompt(s) x {len(columns)} column(s) -> "
+                f"{comparison_path(config.run_dir, name)}"
+            )
+        report.did_work = True
+    for skill in config.skills:
+        if skill.name not in todo:
+            report.lines.append(f"up to date: {comparison_path(config.run_dir, skill.name)}")
+        report.artifacts.append(("grid", comparison_path(config.run_dir, skill.name)))
+        if skill.name not in stage.held_out:
+            report.artifacts.append(("held-out", held_out_path(config.run_dir, skill.name)))
+    return report
