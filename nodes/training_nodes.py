@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..selma.expert_files import kohya_state_dict, load_lora_expert
 from ..selma.expert_ref import ExpertRef
-from ..selma.training.config import TrainConfig
+from ..selma.training.config import METHODS, TrainConfig
 from .comfy_glue import (
     image_to_tensor,
     lora_file_names,
@@ -19,15 +19,22 @@ from .comfy_glue import (
 )
 
 CATEGORY = "SELMA/experts"
-METHODS = ("lora",)
 
 
-def apply_expert_to_model(model, path: Path, strength: float):
-    """A clone of `model` with the expert patched in by ComfyUI's own LoRA loader (as LoraLoader does)."""
-    import comfy.sd
-
+def apply_expert_to_model(model, path: Path, strength: float, method: str = "lora"):
+    """A clone of `model` with the expert patched in: LoRA by ComfyUI's own LoRA loader (as LoraLoader does),
+    StyleInject by object patches on the UNet's layers."""
+    if method not in ("lora", "styleinject"):
+        raise ValueError(f"{path} holds a {method!r} expert; SELMA applies 'lora' and 'styleinject' experts")
     if strength == 0:
         return model
+    if method == "styleinject":
+        from ..selma.style_inject_files import load_style_inject_expert
+        from .style_inject_patch import patch_model_with_style_inject
+
+        return patch_model_with_style_inject(model, load_style_inject_expert(path), strength)
+    import comfy.sd
+
     patched, _ = comfy.sd.load_lora_for_models(model, None, kohya_state_dict(load_lora_expert(path)), strength, 0)
     return patched
 
@@ -52,7 +59,7 @@ class SelmaTrainExpert:
                 "clip": ("CLIP",),
                 "vae": ("VAE",),
                 "dataset": ("SELMA_DATASET",),
-                "method": (list(METHODS), {"default": "lora"}),
+                "method": (list(METHODS), {"default": "lora", "tooltip": "lora (SELMA) or styleinject"}),
                 "rank": ("INT", {"default": 128, "min": 1, "max": 1024, "tooltip": "SELMA: 128"}),
                 "alpha": ("FLOAT", {"default": 128.0, "min": 0.01, "max": 4096.0, "tooltip": "scale = alpha/rank"}),
                 "steps": ("INT", {"default": 5000, "min": 1, "max": 1000000, "tooltip": "SELMA: 5000"}),
@@ -68,6 +75,7 @@ class SelmaTrainExpert:
             "optional": {
                 "preview_every": ("INT", {"default": 0, "min": 0, "max": 1000000, "tooltip": "0 = no previews"}),
                 "preview_prompt": ("STRING", {"default": "", "multiline": True}),
+                "num_styles": ("INT", {"default": 4, "min": 1, "max": 64, "tooltip": "styleinject: routed styles"}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
@@ -92,6 +100,7 @@ class SelmaTrainExpert:
         run_name,
         preview_every=0,
         preview_prompt="",
+        num_styles=4,
         unique_id=None,
     ):
         import torch
@@ -113,6 +122,7 @@ class SelmaTrainExpert:
             gradient_checkpointing=gradient_checkpointing,
             preview_every=preview_every if preview_prompt.strip() else 0,
             preview_prompts=tuple(p for p in preview_prompt.splitlines() if p.strip()),
+            **({"num_styles": num_styles} if method == "styleinject" else {}),
         )
         progress = progress_reporter(steps)
 
@@ -138,16 +148,19 @@ class SelmaTrainExpert:
         published.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(result.expert_path, published.with_suffix(".tmp"))
         published.with_suffix(".tmp").replace(published)
-        expert = ExpertRef(published, result.expert, method, dataset.skill)
+        expert = ExpertRef(published, result.expert if method == "lora" else None, method, dataset.skill)
         curve = image_to_tensor(result.loss_curve_path)
         return {
             "ui": {"text": [result.summary()]},
-            "result": (expert, apply_expert_to_model(model, published, 1.0), curve),
+            "result": (expert, apply_expert_to_model(model, published, 1.0, method), curve),
         }
 
 
 class SelmaLoadExpert:
-    DESCRIPTION = "Applies a SELMA expert (or any SD LoRA file) from models/loras to a MODEL, as a patched clone."
+    DESCRIPTION = (
+        "Applies a SELMA expert (LoRA or StyleInject) or any SD LoRA file from models/loras to a MODEL, as a "
+        "patched clone."
+    )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("MODEL", "SELMA_EXPERT")
     RETURN_NAMES = ("model", "expert")
@@ -164,10 +177,8 @@ class SelmaLoadExpert:
         }
 
     def load(self, model, expert_name, strength):
-        path = lora_file_path(expert_name)
-        expert = load_lora_expert(path)
-        ref = ExpertRef(path, expert, expert.metadata.get("method", "lora"), expert.metadata.get("skill", path.stem))
-        return (apply_expert_to_model(model, path, strength), ref)
+        ref = ExpertRef.from_file(lora_file_path(expert_name))
+        return (apply_expert_to_model(model, ref.path, strength, ref.method), ref)
 
 
 NODE_CLASS_MAPPINGS = {"SelmaTrainExpert": SelmaTrainExpert, "SelmaLoadExpert": SelmaLoadExpert}
