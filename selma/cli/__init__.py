@@ -20,7 +20,10 @@ COMMANDS = {
     "preview": ("preview", "draw a contact sheet (thumbnails + captions) of a dataset folder"),
     "train": ("train", "train one LoRA expert per skill from RUN_DIR/datasets/<skill>/ into RUN_DIR/experts/"),
     "merge": ("merge", "merge skill experts into one multi-skill expert (+ a per-module report)"),
+    "inspect": ("inspect_router", "record a StyleInject expert's routers while sampling: heatmaps, embedding, JSON"),
     "demo": ("demo", "run the pipeline end to end on the embedded defaults (tiny model, offline LLM)"),
+    "run": ("run", "run the whole pipeline from a JSON/TOML config, stage by stage (resumes)"),
+    "compare": ("compare", "a captioned grid: base model vs each expert vs merged, the same seed per row"),
 }
 
 
