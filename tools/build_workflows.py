@@ -486,6 +486,8 @@ def compare(g: Graph, columns: list[tuple[str, Out]], prompts: Out, title: str) 
         label_input = next((n for n in ("labels", "column_labels") if n in names), None)
         if label_input:
             values[label_input] = ", ".join(label for label, _ in columns)
+        if "run_name" in names:
+            values["run_name"] = SMOKE["run_name"]
         g.add("SelmaCompareGrid", title=title, **values)
         return
     for label, out in columns:
