@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from . import __version__
+from .file_header import decode_metadata, encode_metadata
 from .lora_expert import LoraExpert, LoraModule
 from .lora_peft import apply_lora_expert, check_expert_fits, fingerprint_unet, lora_expert_from_peft
 from .run_files import write_bytes_atomic
@@ -55,7 +56,6 @@ FORMAT = "lora/1"
 _FORMAT_KEY = "selma.format"
 _KOHYA_PREFIX = "lora_unet_"
 # metadata fields written as plain strings; every other field is written as JSON (and read back as such).
-_PLAIN_STRINGS = ("method", "skill", "base_model", "version", "format")
 _CROSS_ATTENTION_WIDTH_TO_KOHYA = {768: {"ss_v2": "False"}, 1024: {"ss_v2": "True"}, 2048: {}}
 
 
@@ -67,21 +67,7 @@ def _natural_key(name: str) -> list:
 
 
 def _header(expert: LoraExpert, metadata: Mapping[str, Any]) -> dict[str, str]:
-    header = {}
-    for key, value in metadata.items():
-        if key in ("format", "version"):
-            continue  # describe the file being written, not the one the expert came from
-        if key in _PLAIN_STRINGS:
-            if not isinstance(value, str):
-                raise ValueError(f"metadata[{key!r}] must be a string, got {type(value).__name__} {value!r}")
-            header[f"selma.{key}"] = value
-            continue
-        try:
-            header[f"selma.{key}"] = json.dumps(value, sort_keys=True)
-        except TypeError as e:
-            raise ValueError(
-                f"metadata[{key!r}] cannot be written as JSON ({e}); pass plain str/int/float/list/dict values"
-            ) from None
+    header = encode_metadata(metadata)  # "format"/"version" describe the file being written, set below
     header.setdefault("selma.method", "lora")
     header[_FORMAT_KEY] = FORMAT
     header["selma.version"] = __version__
@@ -354,13 +340,7 @@ def _to_diffusers_names(names: list[str], unet_config: Any, path: Path) -> dict[
 
 
 def _metadata_from_header(header: Mapping[str, str]) -> dict[str, Any]:
-    metadata: dict[str, Any] = {}
-    for key, value in header.items():
-        if not key.startswith("selma."):
-            continue  # ss_* fields are derived from the tensors on every save
-        field = key[len("selma.") :]
-        metadata[field] = value if field in _PLAIN_STRINGS else json.loads(value)
-    return metadata
+    return decode_metadata(header)  # ss_* fields are derived from the tensors on every save
 
 
 # --------------------------------------------------------------------------------------------------- ComfyUI names

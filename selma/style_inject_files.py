@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from . import __version__
+from .file_header import decode_metadata, encode_metadata
 from .lora_peft import _unwrapped_name
 from .run_files import write_bytes_atomic
 from .unet_names import DIFFUSERS_TOP_NAMES
@@ -47,7 +48,6 @@ PARTS = (
     "styleinject_hyper.weight",
     "styleinject_hyper.bias",
 )
-_PLAIN_STRINGS = ("method", "skill", "base_model", "version", "format")
 _CONFIG_KEY = "styleinject_config"
 
 
@@ -220,23 +220,12 @@ def _tensor_for_file(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def _header(config: StyleInjectConfig, metadata: Mapping[str, Any]) -> dict[str, str]:
-    header = {}
-    for key, value in metadata.items():
-        if key in ("format", "version", _CONFIG_KEY):
-            continue  # describe the file being written (and its config argument), not where the expert came from
-        if key == "method" and value != METHOD:
-            raise ValueError(f"metadata['method'] is {value!r}; a StyleInject expert file is method {METHOD!r}")
-        if key in _PLAIN_STRINGS:
-            if not isinstance(value, str):
-                raise ValueError(f"metadata[{key!r}] must be a string, got {type(value).__name__} {value!r}")
-            header[f"selma.{key}"] = value
-            continue
-        try:
-            header[f"selma.{key}"] = json.dumps(value, sort_keys=True)
-        except TypeError as e:
-            raise ValueError(
-                f"metadata[{key!r}] cannot be written as JSON ({e}); pass plain str/int/float/list/dict values"
-            ) from None
+    if metadata.get("method", METHOD) != METHOD:
+        raise ValueError(
+            f"metadata['method'] is {metadata['method']!r}; a StyleInject expert file is method {METHOD!r}"
+        )
+    # "format", "version" and the config describe the file being written (and its config argument): set below
+    header = encode_metadata(metadata, skip=("format", "version", _CONFIG_KEY))
     header["selma.format"] = FORMAT
     header["selma.method"] = METHOD
     header["selma.version"] = __version__
@@ -325,11 +314,7 @@ def load_style_inject_expert(path: str | Path) -> StyleInjectExpert:
         raise ValueError(f"{path} has no selma.{_CONFIG_KEY} in its header; the file is damaged")
     config = _config_from_json(header[f"selma.{_CONFIG_KEY}"], path)
     check_tensors(tensors, config, str(path))
-    metadata: dict[str, Any] = {}
-    for key, value in header.items():
-        if key.startswith("selma.") and key != f"selma.{_CONFIG_KEY}":
-            name = key[len("selma.") :]
-            metadata[name] = value if name in _PLAIN_STRINGS else json.loads(value)
+    metadata = decode_metadata(header, skip=(_CONFIG_KEY,))
     ordered = {key: tensors[key] for key in sorted(tensors, key=_natural_key)}
     return StyleInjectExpert(config=config, tensors=ordered, metadata=metadata)
 
