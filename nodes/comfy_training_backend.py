@@ -19,6 +19,7 @@ import torch
 
 from ..selma.expert_files import fingerprint_unet, lora_expert_from_peft
 from ..selma.lora_expert import LoraExpert
+from ..selma.training.noise_schedule import add_noise, prediction_target
 from ..selma.unet_names import UnetLayout, ldm_to_diffusers
 
 
@@ -76,19 +77,11 @@ class ComfyBackend:
         steps = len(self._alphas_cumprod)
         return torch.randint(0, steps, (n,), generator=generator).to(self.device)
 
-    def _coefficients(self, timesteps: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
-        alpha_bar = self._alphas_cumprod[timesteps].view(-1, *([1] * (ndim - 1)))
-        return alpha_bar.sqrt(), (1.0 - alpha_bar).sqrt()
-
     def add_noise(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-        signal, sigma = self._coefficients(timesteps, latents.ndim)
-        return signal * latents + sigma * noise
+        return add_noise(self._alphas_cumprod, latents, noise, timesteps)
 
     def target(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-        if self.prediction_type == "epsilon":
-            return noise
-        signal, sigma = self._coefficients(timesteps, latents.ndim)
-        return signal * noise - sigma * latents
+        return prediction_target(self.prediction_type, self._alphas_cumprod, latents, noise, timesteps)
 
     def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, conditioning: Any) -> torch.Tensor:
         dtype = self.base_model.manual_cast_dtype or self.base_model.get_dtype()

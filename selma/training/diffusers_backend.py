@@ -16,8 +16,7 @@ from typing import Any
 import torch
 
 from ..expert_files import fingerprint_unet
-
-_PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+from .noise_schedule import PREDICTION_TYPES, add_noise, prediction_target
 
 
 class DiffusersBackend:
@@ -50,10 +49,10 @@ class DiffusersBackend:
         pipeline.vae.requires_grad_(False)
         self.noise_scheduler = DDPMScheduler.from_config(pipeline.scheduler.config)
         self.prediction_type = self.noise_scheduler.config.prediction_type
-        if self.prediction_type not in _PREDICTION_TYPES:
+        if self.prediction_type not in PREDICTION_TYPES:
             raise ValueError(
                 f"the scheduler's prediction_type={self.prediction_type!r} is not trainable here; "
-                f"supported: {_PREDICTION_TYPES}"
+                f"supported: {PREDICTION_TYPES}"
             )
         self.is_sdxl = getattr(self.unet.config, "addition_embed_type", None) == "text_time"
         self.vae_scale_factor = 2 ** (len(pipeline.vae.config.block_out_channels) - 1)
@@ -78,22 +77,12 @@ class DiffusersBackend:
         steps = self.noise_scheduler.config.num_train_timesteps
         return torch.randint(0, steps, (n,), generator=generator).to(self.device)
 
-    def _coefficients(self, timesteps: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
-        alphas = self._alphas_cumprod[timesteps].float().reshape(-1, *([1] * (ndim - 1)))
-        return alphas.sqrt(), (1 - alphas).sqrt()
-
     def add_noise(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         # DDPMScheduler.add_noise's formula, without moving its schedule to the device on every call.
-        signal, sigma = self._coefficients(timesteps, latents.ndim)
-        return signal * latents + sigma * noise
+        return add_noise(self._alphas_cumprod, latents, noise, timesteps)
 
     def target(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-        if self.prediction_type == "epsilon":
-            return noise
-        if self.prediction_type == "sample":
-            return latents
-        signal, sigma = self._coefficients(timesteps, latents.ndim)
-        return signal * noise - sigma * latents  # v = sqrt(a) eps - sqrt(1 - a) x0 (DDPMScheduler.get_velocity)
+        return prediction_target(self.prediction_type, self._alphas_cumprod, latents, noise, timesteps)
 
     def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, conditioning: Any) -> torch.Tensor:
         if self.is_sdxl:
