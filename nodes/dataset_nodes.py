@@ -67,6 +67,23 @@ def sheet_to_tensor(sheet):
     return torch.from_numpy(np.asarray(sheet.convert("RGB"), dtype=np.float32) / 255.0)[None]
 
 
+def assign_indices(existing: dict, captions: list[str]) -> list[int]:
+    """Where each image goes: a prompt rendered before takes its old slots again (the new image replaces the old
+    one, so re-running a graph never duplicates a prompt); anything beyond them gets a new index."""
+    slots: dict[str, list[int]] = {}
+    for index in sorted(existing):
+        slots.setdefault(existing[index].text, []).append(index)
+    next_index = 1 + max(existing, default=-1)
+    indices = []
+    for text in captions:
+        if slots.get(text):
+            indices.append(slots[text].pop(0))
+        else:
+            indices.append(next_index)
+            next_index += 1
+    return indices
+
+
 class SelmaDatasetWriter:
     DESCRIPTION = (
         "Appends images with their prompts to output/selma/<run_name>/datasets/<skill>/ (images + metadata.jsonl, "
@@ -107,9 +124,9 @@ class SelmaDatasetWriter:
         captions = pair_prompts([len(b) for b in batches], texts)
         pil_images = [image for batch in batches for image in batch]
         writer = DatasetWriter(dataset_dir(run_dir, skill_name), image_format[0])  # raises if not writable
-        start, report = writer.next_index(), progress_reporter(len(pil_images))
-        for k, (image, text) in enumerate(zip(pil_images, captions, strict=True)):
-            writer.add(image, text, start + k, None, source="comfyui")
+        indices, report = assign_indices(writer.existing(), captions), progress_reporter(len(pil_images))
+        for k, (image, text, index) in enumerate(zip(pil_images, captions, indices, strict=True)):
+            writer.add(image, text, index, None, source="comfyui")
             report(k + 1, len(pil_images))
         count = len(read_dataset(writer.folder))
         return (DatasetResult(writer.folder, skill_name, count, prompts=count, rendered=len(pil_images)),)

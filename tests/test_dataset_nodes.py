@@ -178,3 +178,18 @@ def test_load_errors(nodes, output):
         nodes.SelmaLoadDataset().load("", "r1", "", 4)
     with pytest.raises(ValueError, match=r"dataset folder .*nothing does not exist; render one with `selma images`"):
         nodes.SelmaLoadDataset().load("", "r1", "nothing", 4)
+
+
+def test_re_rendering_the_same_prompts_replaces_their_images_instead_of_duplicating(nodes, output):
+    write(nodes, [batch(0.1), batch(0.2)], ["one cat", "two dogs"])
+    dataset = write(nodes, [batch(0.5), batch(0.6)], ["two dogs", "three birds"])
+    records = read_dataset(dataset.folder)
+    assert [(r.index, r.text) for r in records] == [(0, "one cat"), (1, "two dogs"), (2, "three birds")]
+    assert [grey(dataset.folder, r) for r in records] == [25, 127, 153]  # "two dogs" now shows the new render (0.5)
+    assert dataset.count == 3
+
+
+def test_a_prompt_with_more_images_than_before_keeps_its_slots_and_adds_new_ones(nodes, output):
+    write(nodes, [batch(0.1)], ["one cat"])
+    dataset = write(nodes, [batch(0.3, 0.4)], ["one cat"])
+    assert [(r.index, r.text) for r in read_dataset(dataset.folder)] == [(0, "one cat"), (1, "one cat")]
