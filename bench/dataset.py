@@ -28,7 +28,7 @@ except ImportError:  # run from a checkout: python bench/dataset.py
 import psutil  # noqa: E402  (a dependency of accelerate)
 import torch  # noqa: E402
 
-from selma.dataset_building import DatasetConfig, build_dataset  # noqa: E402
+from selma.datasets.rendering import DatasetConfig, build_dataset  # noqa: E402
 from selma.testing.tiny_models import build_sd15_unet, build_tiny_clip_tokenizer, build_tiny_sd  # noqa: E402
 
 SUBJECTS = ["cat", "dog", "red apple", "blue cup", "robot", "kite", "teddy bear", "bicycle"]

@@ -5,7 +5,7 @@
 
 Builds deterministic synthetic prompts with near-duplicates (one word changed, punctuation or case
 changed, a word dropped), filters them incrementally with `rouge_score`'s scorer (the reference) and
-with `selma.diversity.filter_diverse_scores`, and prints agreement, kept counts, times and the speed
+with `selma.prompts.diversity.filter_diverse_scores`, and prints agreement, kept counts, times and the speed
 ratio; then the time our filter takes for a 5,000-prompt skill.
 """
 
@@ -24,7 +24,7 @@ except ImportError:  # run from a checkout: python bench/diversity.py
 
 from rouge_score.rouge_scorer import RougeScorer  # noqa: E402
 
-from selma.diversity import DEFAULT_THRESHOLD, filter_diverse_scores  # noqa: E402
+from selma.prompts.diversity import DEFAULT_THRESHOLD, filter_diverse_scores  # noqa: E402
 
 COUNTS = ["a", "one", "two", "three", "a single", "a pair of", "several"]
 ADJECTIVES = [
@@ -157,8 +157,8 @@ def bench_llm_throughput(prompts: int, latency: float, concurrency: int) -> None
     import tempfile
 
     from selma.llm import LLMConfig
-    from selma.prompt_generation import PromptGenConfig, generate_prompts
-    from selma.skills import builtin_skill
+    from selma.prompts.generation import PromptGenConfig, generate_prompts
+    from selma.prompts.skills import builtin_skill
     from selma.testing.fake_openai import FakeOpenAIServer
 
     skill = builtin_skill("everyday")

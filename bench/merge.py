@@ -40,7 +40,7 @@ except ImportError:  # run from a checkout: python bench/merge.py
 
 import torch  # noqa: E402
 
-from selma.lora_expert import LoraExpert, LoraModule  # noqa: E402
+from selma.experts.lora_expert import LoraExpert, LoraModule  # noqa: E402
 
 TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 

@@ -97,7 +97,7 @@ def build_pipeline(sd15: bool):
 def write_dataset(folder: Path, images: int, resolution: int) -> None:
     from PIL import Image
 
-    from selma.dataset_files import DatasetWriter
+    from selma.datasets.files import DatasetWriter
 
     writer = DatasetWriter(folder)
     for index in range(images):
@@ -125,7 +125,7 @@ def reference_loop(pipe, dataset: Path, resolution: int, steps: int) -> list[flo
     from peft import LoraConfig
     from PIL import Image
 
-    from selma.dataset_files import read_dataset
+    from selma.datasets.files import read_dataset
 
     records = read_dataset(dataset)
     unet, vae, text_encoder, tokenizer = pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer

@@ -3,7 +3,7 @@
 Everything comes from the model itself — the noise schedule (`model_sampling.sigmas`, so eps and v
 prediction both work), CLIP's own tokenizer and encoder, the VAE and the latent format — so SD1.x, SD2.x
 and SDXL train the same way. The adapter goes into `model.diffusion_model` (LDM module names); the
-expert is saved with diffusers names (selma.unet_names), so it loads everywhere.
+expert is saved with diffusers names (selma.models.unet_names), so it loads everywhere.
 
 ComfyUI runs nodes under `torch.inference_mode()`; training needs autograd, so the node calls the
 trainer inside `torch.inference_mode(False)` and `prepare()` swaps any inference-mode weights for normal
@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from ..selma.expert_files import fingerprint_unet, lora_expert_from_peft
-from ..selma.lora_expert import LoraExpert
+from ..selma.experts.lora_files import fingerprint_unet, lora_expert_from_peft
+from ..selma.experts.lora_expert import LoraExpert
 from ..selma.training.noise_schedule import add_noise, prediction_target
-from ..selma.unet_names import UnetLayout, ldm_to_diffusers
+from ..selma.models.unet_names import UnetLayout, ldm_to_diffusers
 
 
 class ComfyBackend:
@@ -121,7 +121,7 @@ class ComfyBackend:
 
     def export_style_inject(self, adapter_name: str) -> dict[str, torch.Tensor]:
         """The trained StyleInject adapter's tensors keyed `<diffusers module name>.<part>` (the loop saves them)."""
-        from ..selma.style_inject_files import split_key
+        from ..selma.experts.style_inject_files import split_key
         from ..selma.tuners.style_inject import style_inject_state_dict
 
         tensors = {}

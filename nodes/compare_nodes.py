@@ -7,7 +7,7 @@ grid `selma compare` draws), then saves the PNG to output/selma/<run>/comparison
 
 from __future__ import annotations
 
-from ..selma.comparison import draw_comparison_grid, parse_labels, save_grid
+from ..selma.evaluation.comparison import draw_comparison_grid, parse_labels, save_grid
 from .comfy_glue import output_directory, run_directory
 from .dataset_nodes import sheet_to_tensor, tensors_to_pil
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..selma.contact_sheet import dataset_contact_sheet
-from ..selma.dataset_building import DatasetResult, check_skill_name
-from ..selma.dataset_files import IMAGE_FORMATS, DatasetWriter, dataset_dir, read_dataset
+from ..selma.datasets.contact_sheet import dataset_contact_sheet
+from ..selma.datasets.rendering import DatasetResult, check_skill_name
+from ..selma.datasets.files import IMAGE_FORMATS, DatasetWriter, dataset_dir, read_dataset
 from .comfy_glue import output_directory, progress_reporter, run_directory
 
 CATEGORY = "SELMA/datasets"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..selma.expert_ref import ExpertRef
+from ..selma.experts.ref import ExpertRef
 from ..selma.merging.config import METHODS, MergeConfig, parse_weights
 from .comfy_glue import loras_directory, progress_reporter
 

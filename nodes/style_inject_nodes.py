@@ -128,7 +128,7 @@ def report_from_traces(prompts: list[str], traces: list[RouterTrace], num_expert
     """The core's `RouterReport` from one trace per prompt (same sampler settings, so the same steps and layers)."""
     import torch
 
-    from ..selma.router_inspection import RouterReport
+    from ..selma.inspection.router_report import RouterReport
 
     if len(traces) != len(prompts):
         raise ValueError(f"{len(traces)} traces for {len(prompts)} prompts")
@@ -149,7 +149,7 @@ def report_from_traces(prompts: list[str], traces: list[RouterTrace], num_expert
 def ui_payload(report) -> dict:
     """What web/selma_router_inspector.js draws: the report's axes and its probabilities to 4 decimals
     ([prompt][step][branch][layer][route]; the full-precision numbers are the node's JSON output)."""
-    from ..selma.router_plots import short_layer_name
+    from ..selma.inspection.router_plots import short_layer_name
 
     return {
         "layers": list(report.layers),
@@ -260,7 +260,7 @@ class SelmaLoadStyleInject:
         }
 
     def load(self, model, expert_name, strength):
-        from ..selma.style_inject_files import load_style_inject_expert
+        from ..selma.experts.style_inject_files import load_style_inject_expert
         from .style_inject_patch import patch_model_with_style_inject
 
         expert = load_style_inject_expert(lora_file_path(expert_name))
@@ -301,7 +301,7 @@ class SelmaRouterInspector:
         }
 
     def inspect(self, model, clip, prompts, seed, steps, cfg, sampler_name, scheduler, width, height, negative=("",)):
-        from ..selma.router_plots import embedding, heatmap
+        from ..selma.inspection.router_plots import embedding, heatmap
         from .style_inject_patch import ADAPTER, style_inject_layers_of
 
         model, clip, prompts = model[0], clip[0], parse_prompts(prompts)

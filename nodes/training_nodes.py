@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..selma.expert_files import kohya_state_dict, load_lora_expert
-from ..selma.expert_ref import ExpertRef
+from ..selma.experts.lora_files import kohya_state_dict, load_lora_expert
+from ..selma.experts.ref import ExpertRef
 from ..selma.training.config import METHODS, TrainConfig
 from .comfy_glue import (
     image_to_tensor,
@@ -29,7 +29,7 @@ def apply_expert_to_model(model, path: Path, strength: float, method: str = "lor
     if strength == 0:
         return model
     if method == "styleinject":
-        from ..selma.style_inject_files import load_style_inject_expert
+        from ..selma.experts.style_inject_files import load_style_inject_expert
         from .style_inject_patch import patch_model_with_style_inject
 
         return patch_model_with_style_inject(model, load_style_inject_expert(path), strength)

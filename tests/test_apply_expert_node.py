@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from selma.expert_ref import ExpertRef
+from selma.experts.ref import ExpertRef
 
 
 def test_schema_takes_a_model_and_an_expert_socket(node_package):

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from selma.cli import main
-from selma.comparison import (
+from selma.evaluation.comparison import (
     CompareConfig,
     ExpertColumns,
     compare_experts,
@@ -16,8 +16,8 @@ from selma.comparison import (
     parse_labels,
     render_rows,
 )
-from selma.expert_files import save_lora_expert
-from selma.lora_expert import LoraExpert, LoraModule
+from selma.experts.lora_files import save_lora_expert
+from selma.experts.lora_expert import LoraExpert, LoraModule
 from selma.testing.tiny_models import build_tiny_sd
 
 PROMPTS = ["two red cubes", "a cat left of a dog"]

@@ -8,7 +8,7 @@ import sys
 import pytest
 from PIL import Image, ImageDraw
 
-from selma.contact_sheet import (
+from selma.datasets.contact_sheet import (
     PAD,
     _font,
     contact_sheet,
@@ -17,7 +17,7 @@ from selma.contact_sheet import (
     sample_evenly,
     wrap_caption,
 )
-from selma.dataset_files import DatasetWriter
+from selma.datasets.files import DatasetWriter
 
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (200, 30, 200)]
 

@@ -9,15 +9,15 @@ import pytest
 import torch
 from PIL import Image
 
-from selma.dataset_building import (
+from selma.datasets.rendering import (
     DatasetConfig,
     build_dataset,
     image_seed,
     pending_indices,
     rerender,
 )
-from selma.dataset_files import dataset_dir, read_dataset
-from selma.run_files import append_jsonl, read_jsonl
+from selma.datasets.files import dataset_dir, read_dataset
+from selma.atomic_files import append_jsonl, read_jsonl
 from selma.testing.tiny_models import build_tiny_sd
 
 PROMPTS = [
@@ -242,7 +242,7 @@ def test_other_prompts_in_an_existing_dataset_are_an_error_and_nothing_is_lost(p
 
 
 def test_rerender_needs_the_render_settings(pipe, tmp_path):
-    from selma.dataset_files import DatasetWriter
+    from selma.datasets.files import DatasetWriter
 
     DatasetWriter(tmp_path).add(Image.new("RGB", (8, 8)), "a cat from ComfyUI", 0, None, source="comfyui")
     with pytest.raises(ValueError, match=r"record 0 of .* has no seed or render settings \(written by the ComfyUI"):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from selma.dataset_files import DatasetRecord, DatasetWriter, dataset_dir, read_dataset
-from selma.run_files import read_jsonl
+from selma.datasets.files import DatasetRecord, DatasetWriter, dataset_dir, read_dataset
+from selma.atomic_files import read_jsonl
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,7 +112,7 @@ def test_writer_rejects_an_unknown_format_and_an_unwritable_folder(tmp_path):
 WRITER_PROCESS = """
 import pathlib, sys, time
 from PIL import Image
-from selma.dataset_files import DatasetWriter
+from selma.datasets.files import DatasetWriter
 folder, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 writer = DatasetWriter(folder)
 while not (pathlib.Path(folder) / "go").exists():  # start together, so the appends overlap

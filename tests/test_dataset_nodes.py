@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from selma.dataset_files import read_dataset
-from selma.prompt_generation import PromptGenResult
-from selma.run_files import read_jsonl
+from selma.datasets.files import read_dataset
+from selma.prompts.generation import PromptGenResult
+from selma.atomic_files import read_jsonl
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selma import diversity
-from selma.diversity import DiversityFilter, filter_diverse, filter_diverse_scores, rouge_l_f, rouge_l_tokens
+from selma.prompts import diversity
+from selma.prompts.diversity import DiversityFilter, filter_diverse, filter_diverse_scores, rouge_l_f, rouge_l_tokens
 
 rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
 SCORER = rouge_scorer.RougeScorer(["rougeL"])

@@ -15,7 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from selma import __version__
-from selma.expert_files import (
+from selma.experts.lora_files import (
     FORMAT,
     apply_lora_expert,
     check_expert_fits,
@@ -25,9 +25,9 @@ from selma.expert_files import (
     lora_expert_from_peft,
     save_lora_expert,
 )
-from selma.lora_expert import LoraExpert, LoraModule
+from selma.experts.lora_expert import LoraExpert, LoraModule
 from selma.testing.tiny_models import build_sd15_unet, build_tiny_sd, build_tiny_sdxl, sd15_unet_config
-from selma.unet_names import (
+from selma.models.unet_names import (
     FAMILY_LDM_CONFIGS,
     UnetLayout,
     diffusers_to_ldm,
@@ -332,7 +332,7 @@ def test_foreign_formats_load_to_the_same_expert(tmp_path, caplog, model, kind):
     path, has_alpha = _write_foreign(kind, expert, unet, tmp_path)
     if not has_alpha:  # no alpha in the file means scale 1 (alpha = rank), as every loader reads it
         expert = LoraExpert({n: LoraModule(m.down, m.up, alpha=float(m.rank)) for n, m in expert.modules.items()})
-    with caplog.at_level(logging.WARNING, logger="selma.expert_files"):
+    with caplog.at_level(logging.WARNING, logger="selma.experts.lora_files"):
         loaded = load_lora_expert(path)
     assert_same_expert(loaded, expert)
     assert "source_format" in loaded.metadata

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from selma.cli import main
-from selma.dataset_files import read_dataset
-from selma.run_files import append_jsonl, read_jsonl
+from selma.datasets.files import read_dataset
+from selma.atomic_files import append_jsonl, read_jsonl
 from selma.testing.tiny_models import build_tiny_sd
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from selma.lora_expert import LoraExpert, LoraModule
+from selma.experts.lora_expert import LoraExpert, LoraModule
 from selma.merging import MergeConfig, merge_lora_experts
 from selma.merging.low_rank import truncate_dense, truncate_from_factors
 

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from selma.lora_expert import LoraExpert, LoraModule
+from selma.experts.lora_expert import LoraExpert, LoraModule
 from selma.merging import (
     METHODS,
     MergeConfig,

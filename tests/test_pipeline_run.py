@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from selma.cli import main
-from selma.run_config import load_run_config, parse_run_config
+from selma.pipeline.run_config import load_run_config, parse_run_config
 
 TINY_RUN = """
 run_dir = "run"

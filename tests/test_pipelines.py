@@ -12,7 +12,7 @@ import torch
 from diffusers import StableDiffusionPipeline
 from safetensors.torch import save_file
 
-from selma.pipelines import (
+from selma.models.pipelines import (
     ModelLoadError,
     checkpoint_architecture,
     load_pipeline,

@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
-from selma.diversity import rouge_l_f
+from selma.prompts.diversity import rouge_l_f
 from selma.llm import LLMConfig
-from selma.prompt_generation import (
+from selma.prompts.generation import (
     PromptGenConfig,
     generate_prompts,
     load_prompts,
@@ -19,8 +19,8 @@ from selma.prompt_generation import (
     prompts_path,
     render_meta_prompt,
 )
-from selma.run_files import read_jsonl
-from selma.skills import Skill, builtin_skill
+from selma.atomic_files import read_jsonl
+from selma.prompts.skills import Skill, builtin_skill
 
 SKILL = Skill(
     name="toys",

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from selma.diversity import filter_diverse
-from selma.run_files import read_jsonl
+from selma.prompts.diversity import filter_diverse
+from selma.atomic_files import read_jsonl
 
 
 @pytest.fixture

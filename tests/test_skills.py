@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from selma.skills import (
+from selma.prompts.skills import (
     LIBRARY_DIR,
     TEMPLATE_GRAMMARS,
     Skill,

@@ -13,9 +13,9 @@ from peft import LoraConfig
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from selma.expert_files import load_lora_expert
-from selma.expert_ref import ExpertRef
-from selma.style_inject_files import (
+from selma.experts.lora_files import load_lora_expert
+from selma.experts.ref import ExpertRef
+from selma.experts.style_inject_files import (
     FORMAT,
     StyleInjectExpert,
     apply_style_inject_expert,

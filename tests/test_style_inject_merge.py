@@ -13,15 +13,15 @@ from peft import inject_adapter_in_model
 from torch import nn
 
 from selma.cli import main
-from selma.expert_files import save_lora_expert
-from selma.lora_expert import LoraExpert, LoraModule
+from selma.experts.lora_files import save_lora_expert
+from selma.experts.lora_expert import LoraExpert, LoraModule
 from selma.merging.style_inject_merge import (
     StyleInjectMergeConfig,
     average_style_inject_experts,
     merge_style_inject_experts,
     stack_style_inject_experts,
 )
-from selma.style_inject_files import (
+from selma.experts.style_inject_files import (
     StyleInjectExpert,
     apply_style_inject_expert,
     load_style_inject_expert,

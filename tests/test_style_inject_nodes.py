@@ -20,7 +20,7 @@ import pytest
 import torch
 from torch import nn
 
-from selma.style_inject_files import (
+from selma.experts.style_inject_files import (
     apply_style_inject_expert,
     load_style_inject_expert,
     save_style_inject_expert,
@@ -28,7 +28,7 @@ from selma.style_inject_files import (
 )
 from selma.testing.tiny_models import build_tiny_sd
 from selma.tuners.style_inject import StyleInjectConfig
-from selma.unet_names import diffusers_to_ldm, ldm_to_diffusers
+from selma.models.unet_names import diffusers_to_ldm, ldm_to_diffusers
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = ["to_q", "to_v", "proj_in"]  # proj_in is a 1x1 Conv2d in the tiny SD UNet: both layer kinds

@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 
 from selma.cli import main
 from selma.cli.train import add_arguments, config_from_args
-from selma.dataset_files import DatasetWriter, dataset_dir
-from selma.style_inject_files import (
+from selma.datasets.files import DatasetWriter, dataset_dir
+from selma.experts.style_inject_files import (
     StyleInjectExpert,
     apply_style_inject_expert,
     load_style_inject_expert,
@@ -256,7 +256,7 @@ def test_the_comfyui_backend_exports_styleinject_tensors_over_diffusers_names(no
     inject_adapter_in_model(StyleInjectConfig(r=2, num_styles=2, target_modules=["to_q"]), diffusion_model, "selma")
     comfy_backend = importlib.import_module(f"{node_package.__name__}.nodes.comfy_training_backend")
     backend = comfy_backend.ComfyBackend.__new__(comfy_backend.ComfyBackend)  # no ComfyUI here: set what export uses
-    layout = importlib.import_module(f"{node_package.__name__}.selma.unet_names").UnetLayout  # ComfyUI's copy
+    layout = importlib.import_module(f"{node_package.__name__}.selma.models.unet_names").UnetLayout  # ComfyUI's copy
     backend.module, backend._layout = diffusion_model, layout.from_config(build_tiny_sd().unet.config)
     tensors = backend.export_style_inject("selma")
     name = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q"

@@ -6,12 +6,12 @@ import re
 
 import pytest
 
-from selma.diversity import filter_diverse
+from selma.prompts.diversity import filter_diverse
 from selma.llm import LLMConfig, LLMRequest, make_backend
 from selma.llm import template_vocab as V
 from selma.llm.template_backend import GRAMMARS, TemplateBackend, article, generate_prompts, plural
-from selma.prompt_generation import parse_numbered_list
-from selma.skills import TEMPLATE_GRAMMARS, Skill, builtin_skill, builtin_skill_names
+from selma.prompts.generation import parse_numbered_list
+from selma.prompts.skills import TEMPLATE_GRAMMARS, Skill, builtin_skill, builtin_skill_names
 
 SKILLS = {builtin_skill(name).grammar: builtin_skill(name) for name in builtin_skill_names()}
 NUMBERED = re.compile(r"^(\d+)\. (\S.*)$")

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from selma.dataset_files import DatasetWriter
-from selma.expert_files import apply_lora_expert, load_lora_expert
+from selma.datasets.files import DatasetWriter
+from selma.experts.lora_files import apply_lora_expert, load_lora_expert
 from selma.testing.tiny_models import build_tiny_sd
 from selma.training import (
     CheckpointMismatch,
@@ -373,7 +373,7 @@ def test_bf16_autocast_trains_fp32_adapters_after_an_fp32_run(backend, colours, 
 
 
 def test_a_backend_can_hand_back_the_expert_itself(backend, colours, tmp_path):
-    from selma.expert_files import lora_expert_from_peft
+    from selma.experts.lora_files import lora_expert_from_peft
 
     class Exporting(FaultyBackend):
         def export_expert(self, adapter_name):

@@ -7,7 +7,7 @@ import torch
 from diffusers import DDPMScheduler
 from PIL import Image
 
-from selma.dataset_files import DatasetWriter
+from selma.datasets.files import DatasetWriter
 from selma.testing.tiny_models import build_tiny_sd, build_tiny_sdxl
 from selma.training import (
     DenoiserBackend,

@@ -15,8 +15,8 @@ import torch
 from PIL import Image
 
 from selma.cli import main
-from selma.dataset_files import DatasetWriter, dataset_dir
-from selma.expert_files import load_lora_expert
+from selma.datasets.files import DatasetWriter, dataset_dir
+from selma.experts.lora_files import load_lora_expert
 from selma.testing.tiny_models import build_tiny_sd
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -6,8 +6,8 @@ import pytest
 
 from selma.errors import LLMError
 from selma.llm import LLMConfig, make_backend
-from selma.prompt_generation import PromptGenConfig, build_request, generate_prompts
-from selma.skills import builtin_skill
+from selma.prompts.generation import PromptGenConfig, build_request, generate_prompts
+from selma.prompts.skills import builtin_skill
 
 
 @pytest.fixture(scope="module")

@@ -59,8 +59,8 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _run_dir_mode(args: argparse.Namespace) -> int:
-    from ..pipeline_run import comparison_path, run_pipeline
-    from ..run_config import parse_run_config
+    from ..pipeline.runner import comparison_path, run_pipeline
+    from ..pipeline.run_config import parse_run_config
 
     run_dir = Path(args.run_dir)
     saved = run_dir / "run_config.json"
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         if args.model or args.expert or args.output:
             raise ValueError("--run-dir takes its model, experts and output from the run; drop --model/--expert/-o")
         return _run_dir_mode(args)
-    from ..comparison import compare_experts, save_grid
+    from ..evaluation.comparison import compare_experts, save_grid
 
     missing = [
         flag

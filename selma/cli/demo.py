@@ -54,14 +54,14 @@ def demo_config(run_dir: str | Path, prompts: int = 12, train_steps: int = 6) ->
 
 
 def _config(run_dir: str | Path, **kwargs):
-    from ..run_config import parse_run_config
+    from ..pipeline.run_config import parse_run_config
 
     return parse_run_config(demo_config(run_dir, **kwargs), base_dir=Path.cwd())
 
 
 def render_datasets(run_dir: Path) -> list[tuple[str, Path]]:
     """Only the demo's images stage (prompts must exist): datasets/<skill>/ and a contact sheet beside each."""
-    from ..pipeline_run import run_pipeline
+    from ..pipeline.runner import run_pipeline
 
     (report,) = run_pipeline(_config(run_dir), stages=("images",)).stages
     for line in report.lines:
@@ -70,7 +70,7 @@ def render_datasets(run_dir: Path) -> list[tuple[str, Path]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline_run import STAGES
+    from ..pipeline.runner import STAGES
     from .run import run_stages
 
     return run_stages(_config(args.run_dir, prompts=args.prompts, train_steps=args.train_steps), STAGES)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..diversity import DiversityFilter
+from ..prompts.diversity import DiversityFilter
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -67,8 +67,8 @@ def process_share(device: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..dataset_building import DatasetConfig, build_dataset, pending_indices
-    from ..pipelines import load_pipeline
+    from ..datasets.rendering import DatasetConfig, build_dataset, pending_indices
+    from ..models.pipelines import load_pipeline
 
     run_dir = Path(args.run_dir)
     skills = args.skill or skills_in(run_dir)
@@ -115,6 +115,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _images_on_disk(folder: Path) -> int:
-    from ..dataset_files import read_dataset
+    from ..datasets.files import read_dataset
 
     return len(read_dataset(folder))

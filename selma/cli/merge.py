@@ -46,13 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _methods(paths: list[Path]) -> set[str]:
     """The methods the expert files' headers name (missing files are reported by the merge itself)."""
-    from ..expert_ref import ExpertRef
+    from ..experts.ref import ExpertRef
 
     return {ExpertRef.from_file(p).method for p in paths if p.is_file()}
 
 
 def _run_style_inject(args: argparse.Namespace, paths: list[Path], methods: set[str]) -> int:
-    from ..expert_ref import STYLE_INJECT_METHOD, ExpertRef
+    from ..experts.ref import STYLE_INJECT_METHOD, ExpertRef
     from ..merging.style_inject_merge import StyleInjectMergeConfig, merge_style_inject_files
 
     if methods != {STYLE_INJECT_METHOD}:

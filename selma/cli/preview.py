@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..contact_sheet import dataset_contact_sheet, default_sheet_path, save_sheet
+    from ..datasets.contact_sheet import dataset_contact_sheet, default_sheet_path, save_sheet
 
     sheet = dataset_contact_sheet(args.dataset_dir, max_images=args.max, thumb_size=args.thumb_size)
     path = save_sheet(sheet, args.output or default_sheet_path(args.dataset_dir))

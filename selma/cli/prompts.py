@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..prompt_generation import PromptGenConfig, generate_prompts
-from ..skills import load_skills_file, resolve_skill
+from ..prompts.generation import PromptGenConfig, generate_prompts
+from ..prompts.skills import load_skills_file, resolve_skill
 from .llm_args import add_llm_arguments, llm_config_from_args
 from .progress import TqdmProgress
 

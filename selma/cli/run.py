@@ -41,7 +41,7 @@ class StageBars:
 
 def run_stages(config, stages: tuple[str, ...]) -> int:
     """Run a validated RunConfig's `stages` with progress bars and print where every artifact is."""
-    from ..pipeline_run import run_pipeline
+    from ..pipeline.runner import run_pipeline
 
     bars = StageBars()
     try:
@@ -60,8 +60,8 @@ def run_stages(config, stages: tuple[str, ...]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline_run import STAGES
-    from ..run_config import load_run_config
+    from ..pipeline.runner import STAGES
+    from ..pipeline.run_config import load_run_config
 
     config = load_run_config(args.config)
     stages = STAGES if not args.stages else tuple(s.strip() for s in args.stages.split(",") if s.strip())

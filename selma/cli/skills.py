@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..skills import builtin_skill, builtin_skill_names, resolve_skill
+from ..prompts.skills import builtin_skill, builtin_skill_names, resolve_skill
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..dataset_files import dataset_dir, read_dataset
+from ..datasets.files import dataset_dir, read_dataset
 from ..training.config import METHODS, MIXED_PRECISION, TrainConfig
 from .progress import TqdmProgress
 
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     for skill in args.skill:
         read_dataset(dataset_dir(run_dir, skill), check_files=False)  # a missing dataset fails before the model loads
-    from ..pipelines import resolve_device
+    from ..models.pipelines import resolve_device
 
     # Under `accelerate launch` (or torchrun) this is the process's rank and device. On a machine without a GPU
     # accelerate only forms a multi-process (gloo) group when told to use the CPU.

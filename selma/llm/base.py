@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ..skills import Skill
+    from ..prompts.skills import Skill
 
 BACKENDS = ("template", "openai", "transformers")
 APIS = ("chat", "completions")

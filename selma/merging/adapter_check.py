@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from ..lora_expert import LoraExpert
-from ..lora_peft import apply_lora_expert
+from ..experts.lora_expert import LoraExpert
+from ..experts.lora_peft import apply_lora_expert
 from .config import MergeConfig
 from .self_checks import CheckResult
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..lora_expert import LoraExpert, LoraModule
+from ..experts.lora_expert import LoraExpert, LoraModule
 from . import sparsify
 from .config import PRUNING_METHODS, MergeConfig
 from .low_rank import LowRankUpdate, stack_factors, truncate_dense, truncate_from_factors

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..expert_ref import LORA_METHOD, ExpertRef
-from ..run_files import write_text_atomic
+from ..experts.ref import LORA_METHOD, ExpertRef
+from ..atomic_files import write_text_atomic
 from .config import MergeConfig
 from .lora_merge import MergeResult, merge_lora_experts
 from .report import summarize
@@ -98,7 +98,7 @@ def merge_expert_files(
         entry["file"] = ref.path.name  # the name only: full paths would leak the user's folders into shared files
     checks = run_self_checks(loaded, config, result.expert) if check else []
 
-    from ..expert_files import save_lora_expert
+    from ..experts.lora_files import save_lora_expert
 
     output.parent.mkdir(parents=True, exist_ok=True)
     save_lora_expert(output, result.expert)

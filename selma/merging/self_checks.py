@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..lora_expert import LoraExpert
+from ..experts.lora_expert import LoraExpert
 from .config import METHODS, PRUNING_METHODS, MergeConfig
 from .lora_merge import merge_lora_experts
 

@@ -35,8 +35,8 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..run_files import write_text_atomic
-from ..style_inject_files import (
+from ..atomic_files import write_text_atomic
+from ..experts.style_inject_files import (
     StyleInjectExpert,
     base_weight_shape,
     check_tensors,

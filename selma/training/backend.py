@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-    from ..lora_expert import LoraExpert
+    from ..experts.lora_expert import LoraExpert
 
 
 @runtime_checkable

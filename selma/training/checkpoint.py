@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from ..run_files import write_text_atomic
+from ..atomic_files import write_text_atomic
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..dataset_files import DatasetRecord, read_dataset
+from ..datasets.files import DatasetRecord, read_dataset
 from .backend import DenoiserBackend, concat_conditioning, map_conditioning, select_conditioning
 
 log = logging.getLogger(__name__)

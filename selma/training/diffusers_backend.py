@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..expert_files import fingerprint_unet
+from ..experts.lora_files import fingerprint_unet
 from .noise_schedule import PREDICTION_TYPES, add_noise, prediction_target
 
 
@@ -138,9 +138,9 @@ def load_diffusers_backend(
     model: str | Path | Any, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
 ) -> DiffusersBackend:
     """A backend from a pipeline object, a diffusers folder, a single-file checkpoint or a hub id
-    (loading goes through `selma.pipelines.load_pipeline`)."""
+    (loading goes through `selma.models.pipelines.load_pipeline`)."""
     if isinstance(model, (str, Path)):
-        from ..pipelines import load_pipeline
+        from ..models.pipelines import load_pipeline
 
         dtype_name = {torch.float16: "float16", torch.bfloat16: "bfloat16"}.get(dtype, "float32")
         device = torch.device(device)

@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import __version__
-from ..lora_expert import LoraExpert
-from ..style_inject_files import StyleInjectExpert
+from ..experts.lora_expert import LoraExpert
+from ..experts.style_inject_files import StyleInjectExpert
 from .adapter import ADAPTER_NAME, check_target_modules, injected_adapter, style_inject_config
 from .backend import DenoiserBackend, ExpertExporter, StyleInjectExporter
 from .checkpoint import find_checkpoint, load_checkpoint, read_checkpoint_state, save_checkpoint
@@ -384,7 +384,7 @@ class _ExpertTrainer:
             self.preview_paths += save_previews(self.backend, prompts, step, self.paths.previews, self.config)
 
     def _write_expert(self) -> LoraExpert | StyleInjectExpert:
-        from ..expert_files import lora_expert_from_peft, save_lora_expert
+        from ..experts.lora_files import lora_expert_from_peft, save_lora_expert
 
         if self.config.method == "styleinject":
             return self._write_style_inject_expert()
@@ -400,7 +400,7 @@ class _ExpertTrainer:
         return expert
 
     def _write_style_inject_expert(self) -> StyleInjectExpert:
-        from ..style_inject_files import save_style_inject_expert, style_inject_expert_from_model
+        from ..experts.style_inject_files import save_style_inject_expert, style_inject_expert_from_model
 
         config = style_inject_config(self.config)
         if isinstance(self.backend, StyleInjectExporter):  # ComfyUI: LDM names inside, diffusers names in files
@@ -435,8 +435,8 @@ class _ExpertTrainer:
 
     def _result(self, steps: int, start: int, started: float, checkpoint: Path | None, expert=None) -> TrainResult:
         if expert is None and self.paths.expert.is_file():
-            from ..expert_files import load_lora_expert
-            from ..style_inject_files import load_style_inject_expert
+            from ..experts.lora_files import load_lora_expert
+            from ..experts.style_inject_files import load_style_inject_expert
 
             load = load_style_inject_expert if self.config.method == "styleinject" else load_lora_expert
             expert = load(self.paths.expert)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..run_files import write_bytes_atomic
+from ..atomic_files import write_bytes_atomic
 from .backend import DenoiserBackend, PreviewRenderer
 from .config import TrainConfig
 

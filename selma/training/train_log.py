@@ -11,7 +11,7 @@ import json
 import math
 from pathlib import Path
 
-from ..run_files import append_jsonl, read_jsonl, write_bytes_atomic, write_text_atomic
+from ..atomic_files import append_jsonl, read_jsonl, write_bytes_atomic, write_text_atomic
 
 FLUSH_EVERY = 20
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from .contact_sheet import BACKGROUND, INK, MISSING, PAD, _font, _line_height, wrap_caption
-from .run_files import write_bytes_atomic
+from ..datasets.contact_sheet import BACKGROUND, INK, MISSING, PAD, _font, _line_height, wrap_caption
+from ..atomic_files import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +143,9 @@ class ExpertColumns:
     A context manager: on exit the adapters are deleted, leaving the pipeline as it was."""
 
     def __init__(self, pipe: Any, experts: Mapping[str, str | Path | None]) -> None:
-        from .expert_files import load_lora_expert
-        from .expert_ref import LORA_METHOD, ExpertRef
-        from .lora_peft import apply_lora_expert
+        from ..experts.lora_files import load_lora_expert
+        from ..experts.ref import LORA_METHOD, ExpertRef
+        from ..experts.lora_peft import apply_lora_expert
 
         if not experts:
             raise ValueError("no columns to compare: give at least one expert, e.g. {'base': None}")
@@ -229,7 +229,7 @@ def render_rows(
 
 def _pipeline(model_or_pipeline: Any, device: str) -> Any:
     if isinstance(model_or_pipeline, str | Path):
-        from .pipelines import load_pipeline
+        from ..models.pipelines import load_pipeline
 
         return load_pipeline(model_or_pipeline, device=device)
     return model_or_pipeline

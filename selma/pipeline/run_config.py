@@ -23,14 +23,14 @@ from typing import Any
 
 import tomllib
 
-from .comparison import CompareConfig
-from .dataset_building import DatasetConfig
-from .llm import LLMConfig
-from .merging.config import MergeConfig
-from .pipeline_styleinject import StyleInjectStage, allowed_keys, parse_styleinject_section
-from .prompt_generation import PromptGenConfig
-from .skills import Skill, builtin_skill, load_skills_file
-from .training.config import TrainConfig
+from ..evaluation.comparison import CompareConfig
+from ..datasets.rendering import DatasetConfig
+from ..llm import LLMConfig
+from ..merging.config import MergeConfig
+from .styleinject_stage import StyleInjectStage, allowed_keys, parse_styleinject_section
+from ..prompts.generation import PromptGenConfig
+from ..prompts.skills import Skill, builtin_skill, load_skills_file
+from ..training.config import TrainConfig
 
 TINY_MODEL = "tiny"  # the model name that means "build the tiny random SD model into the run dir"
 MERGED_NAME = "merged"  # experts/merged.safetensors
@@ -226,7 +226,7 @@ def parse_run_config(data: dict[str, Any], base_dir: str | Path = ".") -> RunCon
     styleinject = parse_styleinject_section(
         _check_keys("[styleinject]", data.get("styleinject"), allowed_keys()), train, [s.name for s in skills]
     )
-    from .pipelines import check_device_name
+    from ..models.pipelines import check_device_name
 
     _build("[train] device", check_device_name, {"device": train_device})
     merge = _check_keys("[merge]", data.get("merge"), ["enabled", *_names(MergeConfig)])

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .dataset_files import IMAGE_FORMATS, METADATA, DatasetRecord, DatasetWriter, dataset_dir, read_dataset
-from .pipelines import (
+from .files import IMAGE_FORMATS, METADATA, DatasetRecord, DatasetWriter, dataset_dir, read_dataset
+from ..models.pipelines import (
     check_device_name,
     check_dtype_name,
     load_pipeline,
@@ -32,8 +32,8 @@ from .pipelines import (
     resolve_device,
     resolve_dtype,
 )
-from .prompt_generation import load_prompts, prompts_path
-from .run_files import read_jsonl
+from ..prompts.generation import load_prompts, prompts_path
+from ..atomic_files import read_jsonl
 
 if TYPE_CHECKING:
     from PIL import Image

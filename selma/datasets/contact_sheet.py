@@ -13,8 +13,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .dataset_files import read_dataset
-from .run_files import write_bytes_atomic
+from .files import read_dataset
+from ..atomic_files import write_bytes_atomic
 
 BACKGROUND = (255, 255, 255)
 INK = (20, 20, 20)

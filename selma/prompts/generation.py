@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .diversity import DiversityFilter
-from .errors import MalformedAnswer
-from .llm import LLMBackend, LLMConfig, LLMRequest, make_backend
-from .run_files import append_jsonl, read_jsonl
+from ..errors import MalformedAnswer
+from ..llm import LLMBackend, LLMConfig, LLMRequest, make_backend
+from ..atomic_files import append_jsonl, read_jsonl
 from .skills import Skill, save_skill
 
 log = logging.getLogger(__name__)

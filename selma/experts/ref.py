@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # a reference (and its header) needs no torch
     from .lora_expert import LoraExpert
 
 LORA_METHOD = "lora"
-STYLE_INJECT_METHOD = "styleinject"  # `selma.style_inject_files` writes these; `ExpertRef.load` refuses them
+STYLE_INJECT_METHOD = "styleinject"  # `selma.experts.style_inject_files` writes these; `ExpertRef.load` refuses them
 
 
 @dataclass
@@ -45,14 +45,14 @@ class ExpertRef:
             if self.method == STYLE_INJECT_METHOD:
                 raise ValueError(
                     f"{self.path} holds a StyleInject expert, not a LoRA expert; load it with "
-                    "selma.style_inject_files.load_style_inject_expert (in ComfyUI: SELMA Load StyleInject)"
+                    "selma.experts.style_inject_files.load_style_inject_expert (in ComfyUI: SELMA Load StyleInject)"
                 )
             if self.method != LORA_METHOD:
                 raise ValueError(
                     f"{self.path} holds a {self.method!r} expert, not a LoRA expert; use it with the nodes for "
                     f"{self.method} experts"
                 )
-            from .expert_files import load_lora_expert  # torch and safetensors load only when needed
+            from .lora_files import load_lora_expert  # torch and safetensors load only when needed
 
             self.expert = load_lora_expert(self.path)
         return self.expert

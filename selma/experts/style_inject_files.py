@@ -5,7 +5,7 @@ stacked A_i), ``styleinject_up`` [out, K·r(, 1, 1)] (the shared B), ``styleinje
 for DMA-free, 'STA alone' experts), ``styleinject_hyper.weight`` / ``.bias`` (absent for 'DMA alone' experts); K is
 the config's ``num_experts`` (1 unless the file is a stacked merge). These are the keys `style_inject_state_dict`
 gives for a diffusers UNet, so a file loads with ``unet.add_adapter(config)`` + `load_style_inject_state_dict`; the
-ComfyUI loader maps the module names to LDM names with `selma.unet_names.diffusers_to_ldm`.
+ComfyUI loader maps the module names to LDM names with `selma.models.unet_names.diffusers_to_ldm`.
 
 The header (string metadata) holds ``selma.format`` = ``styleinject/1``, ``selma.method`` = ``styleinject``,
 ``selma.styleinject_config`` (the `StyleInjectConfig` as JSON), ``selma.skill``, ``selma.base_model``,
@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from . import __version__
-from .file_header import decode_metadata, encode_metadata
+from .. import __version__
+from .header import decode_metadata, encode_metadata
 from .lora_peft import _unwrapped_name
-from .run_files import write_bytes_atomic
-from .unet_names import DIFFUSERS_TOP_NAMES
+from ..atomic_files import write_bytes_atomic
+from ..models.unet_names import DIFFUSERS_TOP_NAMES
 
 if TYPE_CHECKING:
-    from .tuners.style_inject import StyleInjectConfig
+    from ..tuners.style_inject import StyleInjectConfig
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ def save_style_inject_expert(
         metadata = {**model_or_state.metadata, **(metadata or {})}
         state: Mapping[str, torch.Tensor] = model_or_state.tensors
     elif isinstance(model_or_state, torch.nn.Module):
-        from .tuners.style_inject import style_inject_state_dict
+        from ..tuners.style_inject import style_inject_state_dict
 
         state = {_unwrapped_name(k): v for k, v in style_inject_state_dict(model_or_state, adapter_name).items()}
     else:
@@ -268,7 +268,7 @@ def save_style_inject_expert(
             raise ValueError(
                 f"module {name!r} is not a diffusers UNet module name (down_blocks..., mid_block..., up_blocks...); "
                 "experts hold UNet modules only, named as in UNet2DConditionModel.named_modules() (a ComfyUI "
-                "diffusion_model's names map with selma.unet_names.ldm_to_diffusers)"
+                "diffusion_model's names map with selma.models.unet_names.ldm_to_diffusers)"
             )
     tensors = {key: _tensor_for_file(state[key]) for key in sorted(state, key=_natural_key)}
     write_bytes_atomic(path, save(tensors, metadata=_header(config, metadata or {})))
@@ -277,7 +277,7 @@ def save_style_inject_expert(
 
 
 def _config_from_json(text: str, path: Path) -> StyleInjectConfig:
-    from .tuners.style_inject import StyleInjectConfig
+    from ..tuners.style_inject import StyleInjectConfig
 
     try:
         data = json.loads(text)
@@ -305,7 +305,7 @@ def load_style_inject_expert(path: str | Path) -> StyleInjectExpert:
     if found != FORMAT:
         method = header.get("selma.method", "lora" if found is None else "unknown")
         hint = (
-            "load LoRA experts with selma.expert_files.load_lora_expert (ComfyUI: SELMA Load Expert or LoraLoader)"
+            "load LoRA experts with selma.experts.lora_files.load_lora_expert (ComfyUI: SELMA Load Expert or LoraLoader)"
             if method == "lora"
             else "it may need a newer comfyui-selma"
         )
@@ -337,7 +337,7 @@ def apply_style_inject_expert(
     tensors, made active; `strength` multiplies the update and γ (0 = the base model). Returns `unet`."""
     from peft import inject_adapter_in_model
 
-    from .tuners.style_inject import load_style_inject_state_dict, style_inject_layers
+    from ..tuners.style_inject import load_style_inject_state_dict, style_inject_layers
 
     if isinstance(strength, bool) or not isinstance(strength, int | float) or not math.isfinite(strength):
         raise ValueError(f"strength must be a finite number (1 = as trained, 0 = off), got {strength!r}")
@@ -365,7 +365,7 @@ def apply_style_inject_expert(
 
 
 def _config_from_layers(layers: Mapping[str, torch.nn.Module], adapter_name: str) -> StyleInjectConfig:
-    from .tuners.style_inject import StyleInjectConfig
+    from ..tuners.style_inject import StyleInjectConfig
 
     layer = next(layer for layer in layers.values() if adapter_name in layer.styleinject_down)
     r = layer.styleinject_r[adapter_name]
@@ -392,7 +392,7 @@ def style_inject_expert_from_model(unet: torch.nn.Module, adapter_name: str = "d
     the adapter was added with (`unet.peft_config`), else read off its layers."""
     import copy
 
-    from .tuners.style_inject import style_inject_layers, style_inject_state_dict
+    from ..tuners.style_inject import style_inject_layers, style_inject_state_dict
 
     state = style_inject_state_dict(unet, adapter_name)
     tensors = {_unwrapped_name(key): t.detach().to("cpu", copy=True) for key, t in state.items()}

@@ -3,7 +3,7 @@
     pipe.unet.add_adapter(...) / apply_style_inject_expert(pipe.unet, expert)
     report = inspect_router(pipe, ["a portrait", "a landscape"], steps=20, guidance=7.5, seed=0)
     report.probabilities.shape        # [prompts, steps, 2 (cond, uncond), layers, styles]
-    report.save("router.json")        # selma.router_plots draws it: heatmap(report), embedding(report)
+    report.save("router.json")        # selma.inspection.router_plots draws it: heatmap(report), embedding(report)
 
 Every prompt starts from the same initial noise (one generator per prompt, all seeded with `seed`), so differences
 between prompts come from the prompts. With classifier-free guidance diffusers runs the uncond and the cond half
@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from .run_files import write_text_atomic
+from ..atomic_files import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ def inspect_router(
     SD's schedule); `prompts` then only label the report. `adapter_name` may be left out when one adapter routes.
     `on_progress(done, total)` after every step; raising from it (a Cancel) stops the sampling.
     """
-    from .tuners.style_inject import record_router, style_inject_layers
+    from ..tuners.style_inject import record_router, style_inject_layers
 
     prompts = _check_settings(prompts, steps, guidance)
     is_pipeline = hasattr(pipeline_or_unet, "unet") and callable(pipeline_or_unet)

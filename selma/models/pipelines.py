@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import SelmaError
+from ..errors import SelmaError
 
 if TYPE_CHECKING:
     import torch

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .training.config import TrainConfig
+from ..training.config import TrainConfig
 
 if TYPE_CHECKING:
     from .run_config import RunConfig
@@ -64,13 +64,13 @@ def allowed_keys() -> list[str]:
 
 def styleinject_stage(config: RunConfig, progress, report) -> None:
     """Train (or resume) the StyleInject expert and inspect its routers; fills `report` (a StageReport)."""
-    from .dataset_files import dataset_dir
-    from .held_out_prompts import held_out_prompts
-    from .pipeline_run import is_up_to_date, resolve_model, training_finished
-    from .pipelines import load_pipeline, resolve_device
-    from .prompt_generation import load_prompts
-    from .training.diffusers_backend import DiffusersBackend
-    from .training.loop import ExpertPaths, train_expert
+    from ..datasets.files import dataset_dir
+    from ..prompts.held_out import held_out_prompts
+    from .runner import is_up_to_date, resolve_model, training_finished
+    from ..models.pipelines import load_pipeline, resolve_device
+    from ..prompts.generation import load_prompts
+    from ..training.diffusers_backend import DiffusersBackend
+    from ..training.loop import ExpertPaths, train_expert
 
     stage = config.styleinject
     if stage is None:
@@ -122,11 +122,11 @@ def styleinject_stage(config: RunConfig, progress, report) -> None:
 
 
 def _inspect(config: RunConfig, expert_path: Path, prompts: list[str], steps: int, out: Path, progress) -> list[Path]:
-    from .pipeline_run import resolve_model
-    from .pipelines import load_pipeline
-    from .router_inspection import BRANCHES, inspect_router
-    from .router_plots import embedding, heatmap, save_png
-    from .style_inject_files import apply_style_inject_expert, load_style_inject_expert
+    from .runner import resolve_model
+    from ..models.pipelines import load_pipeline
+    from ..inspection.router_report import BRANCHES, inspect_router
+    from ..inspection.router_plots import embedding, heatmap, save_png
+    from ..experts.style_inject_files import apply_style_inject_expert, load_style_inject_expert
 
     expert = load_style_inject_expert(expert_path)
     pipe = load_pipeline(resolve_model(config, config.image_model), device=config.images.device)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .run_config import MERGED_NAME, TINY_MODEL, RunConfig
-from .run_files import write_text_atomic
+from ..atomic_files import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def tiny_model(run_dir: str | Path) -> Path:
     a killed build never leaves a half-written model)."""
     path = Path(run_dir) / TINY_MODEL_DIR
     if not (path / "model_index.json").is_file():
-        from .testing.tiny_models import build_tiny_sd
+        from ..testing.tiny_models import build_tiny_sd
 
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tiny-sd-") as tmp:
@@ -107,7 +107,7 @@ def run_pipeline(
 
 
 def _prompts_stage(config: RunConfig, progress) -> StageReport:
-    from .prompt_generation import generate_prompts
+    from ..prompts.generation import generate_prompts
 
     report = StageReport("prompts")
     for skill in config.skills:
@@ -121,9 +121,9 @@ def _prompts_stage(config: RunConfig, progress) -> StageReport:
 
 
 def _images_stage(config: RunConfig, progress) -> StageReport:
-    from .contact_sheet import dataset_contact_sheet, default_sheet_path, save_sheet
-    from .dataset_building import build_dataset, pending_indices
-    from .pipelines import load_pipeline
+    from ..datasets.contact_sheet import dataset_contact_sheet, default_sheet_path, save_sheet
+    from ..datasets.rendering import build_dataset, pending_indices
+    from ..models.pipelines import load_pipeline
 
     report = StageReport("images")
     model = resolve_model(config, config.image_model)
@@ -154,7 +154,7 @@ def _images_stage(config: RunConfig, progress) -> StageReport:
 def training_finished(paths, train) -> bool:
     """Whether the expert at `paths` (ExpertPaths) is written and its checkpoint is finished at `train.steps`:
     checked without loading a model, so a rerun of a finished run loads none."""
-    from .training.checkpoint import find_checkpoint, read_checkpoint_state
+    from ..training.checkpoint import find_checkpoint, read_checkpoint_state
 
     checkpoint = find_checkpoint(paths.work)
     state = read_checkpoint_state(checkpoint) if checkpoint else None
@@ -162,8 +162,8 @@ def training_finished(paths, train) -> bool:
 
 
 def _train_stage(config: RunConfig, progress) -> StageReport:
-    from .dataset_files import dataset_dir
-    from .training.loop import ExpertPaths, train_expert
+    from ..datasets.files import dataset_dir
+    from ..training.loop import ExpertPaths, train_expert
 
     report = StageReport("train")
     backend = None
@@ -191,8 +191,8 @@ def _train_stage(config: RunConfig, progress) -> StageReport:
 
 
 def _training_backend(config: RunConfig):
-    from .pipelines import load_pipeline, resolve_device
-    from .training.diffusers_backend import DiffusersBackend
+    from ..models.pipelines import load_pipeline, resolve_device
+    from ..training.diffusers_backend import DiffusersBackend
 
     device = resolve_device(config.train_device)
     pipe = load_pipeline(resolve_model(config, config.train_model), device=device)
@@ -200,7 +200,7 @@ def _training_backend(config: RunConfig):
 
 
 def _styleinject_stage(config: RunConfig, progress) -> StageReport:
-    from .pipeline_styleinject import styleinject_stage
+    from .styleinject_stage import styleinject_stage
 
     report = StageReport("styleinject")
     styleinject_stage(config, progress, report)
@@ -224,7 +224,7 @@ def merged_path(config: RunConfig) -> Path:
 
 
 def _merge_stage(config: RunConfig, progress) -> StageReport:
-    from .merging.merge_files import default_report_path, merge_expert_files
+    from ..merging.merge_files import default_report_path, merge_expert_files
 
     report = StageReport("merge")
     if config.merge is None:
@@ -256,9 +256,9 @@ def comparison_path(run_dir: Path, skill_name: str) -> Path:
 
 
 def _compare_stage(config: RunConfig, progress) -> StageReport:
-    from .comparison import compare_skills, save_grid
-    from .held_out_prompts import held_out_path, held_out_prompts
-    from .prompt_generation import load_prompts
+    from ..evaluation.comparison import compare_skills, save_grid
+    from ..prompts.held_out import held_out_path, held_out_prompts
+    from ..prompts.generation import load_prompts
 
     report = StageReport("compare")
     if config.compare is None:
@@ -289,7 +289,7 @@ def _compare_stage(config: RunConfig, progress) -> StageReport:
         if not is_up_to_date([comparison_path(config.run_dir, name)], [*inputs, held_out_path(config.run_dir, name)])
     }
     if todo:
-        from .pipelines import load_pipeline
+        from ..models.pipelines import load_pipeline
 
         pipe = load_pipeline(resolve_model(config, config.image_model), device=config.images.device)
         grids = compare_skills(pipe, columns, todo, stage.render, on_progress=progress("compare"))

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .diversity import DiversityFilter
-from .llm import LLMConfig, make_backend
-from .prompt_generation import build_request, call_seed, parse_numbered_list
-from .run_files import write_text_atomic
+from ..llm import LLMConfig, make_backend
+from .generation import build_request, call_seed, parse_numbered_list
+from ..atomic_files import write_text_atomic
 from .skills import Skill
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from .run_files import read_jsonl, repair_jsonl, write_bytes_atomic
+from ..atomic_files import read_jsonl, repair_jsonl, write_bytes_atomic
 
 METADATA = "metadata.jsonl"
 IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}

@@ -146,7 +146,7 @@ def resolve_skill(spec: str | Skill) -> Skill:
 
 def save_skill(skill: Skill, run_dir: str | Path) -> Path:
     """Write `skills/<name>.json` into a run directory (atomically) and return its path."""
-    from .run_files import write_text_atomic
+    from ..atomic_files import write_text_atomic
 
     path = Path(run_dir) / "skills" / f"{skill.name}.json"
     write_text_atomic(path, json.dumps(skill.to_dict(), indent=2, ensure_ascii=False) + "\n")
