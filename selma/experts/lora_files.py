@@ -25,9 +25,6 @@ from typing import Any
 import torch
 
 from .. import __version__
-from .header import decode_metadata, encode_metadata
-from .lora_expert import LoraExpert, LoraModule
-from .lora_peft import apply_lora_expert, check_expert_fits, fingerprint_unet, lora_expert_from_peft
 from ..atomic_files import write_bytes_atomic
 from ..models.unet_names import (
     DIFFUSERS_TOP_NAMES,
@@ -38,6 +35,9 @@ from ..models.unet_names import (
     is_ldm_name,
     ldm_to_diffusers,
 )
+from .header import decode_metadata, encode_metadata
+from .lora_expert import LoraExpert, LoraModule
+from .lora_peft import apply_lora_expert, check_expert_fits, fingerprint_unet, lora_expert_from_peft
 
 __all__ = [
     "FORMAT",
@@ -278,7 +278,7 @@ def load_lora_expert(path: str | Path, unet_config: Any = None) -> LoraExpert:
     if header.get("selma.method") == "styleinject":
         raise ValueError(
             f"{path} is a StyleInject expert, not a LoRA expert; load it with "
-            "selma.experts.style_inject_files.load_style_inject_expert (apply it with apply_style_inject_expert; in ComfyUI: "
+            "selma.experts.load_style_inject_expert (apply it with apply_style_inject_expert; in ComfyUI: "
             "SELMA Load StyleInject)"
         )
     if selma_format is not None and selma_format != FORMAT:

@@ -45,7 +45,7 @@ class ExpertRef:
             if self.method == STYLE_INJECT_METHOD:
                 raise ValueError(
                     f"{self.path} holds a StyleInject expert, not a LoRA expert; load it with "
-                    "selma.experts.style_inject_files.load_style_inject_expert (in ComfyUI: SELMA Load StyleInject)"
+                    "selma.experts.load_style_inject_expert (in ComfyUI: SELMA Load StyleInject)"
                 )
             if self.method != LORA_METHOD:
                 raise ValueError(

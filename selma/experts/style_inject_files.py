@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .. import __version__
-from .header import decode_metadata, encode_metadata
-from .lora_peft import _unwrapped_name
 from ..atomic_files import write_bytes_atomic
 from ..models.unet_names import DIFFUSERS_TOP_NAMES
+from .header import decode_metadata, encode_metadata
+from .lora_peft import _unwrapped_name
 
 if TYPE_CHECKING:
     from ..tuners.style_inject import StyleInjectConfig
@@ -305,7 +305,7 @@ def load_style_inject_expert(path: str | Path) -> StyleInjectExpert:
     if found != FORMAT:
         method = header.get("selma.method", "lora" if found is None else "unknown")
         hint = (
-            "load LoRA experts with selma.experts.lora_files.load_lora_expert (ComfyUI: SELMA Load Expert or LoraLoader)"
+            "load LoRA experts with selma.experts.load_lora_expert (ComfyUI: SELMA Load Expert or LoraLoader)"
             if method == "lora"
             else "it may need a newer comfyui-selma"
         )

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from ..prompts.skills import Skill
+from typing import Protocol
 
 BACKENDS = ("template", "openai", "transformers")
 APIS = ("chat", "completions")
@@ -62,6 +59,18 @@ class LLMConfig:
         return self.backend if self.backend == "template" else f"{self.backend}:{self.model}"
 
 
+class SkillSpec(Protocol):
+    """What a backend reads of a skill (`selma.prompts.Skill` is one); the LLM layer sits below the
+    prompt stage, so it names the fields it needs instead of importing the class."""
+
+    name: str
+    description: str
+    examples: tuple[str, ...]
+    rules: tuple[str, ...]
+    word_limit: int
+    grammar: str
+
+
 @dataclass(frozen=True)
 class LLMRequest:
     """One call: the rendered meta-prompt (as chat messages and as one completion prompt) plus the
@@ -69,7 +78,7 @@ class LLMRequest:
 
     messages: tuple[dict, ...]
     prompt: str
-    skill: Skill
+    skill: SkillSpec
     examples: tuple[str, ...]
     num_prompts: int
     seed: int

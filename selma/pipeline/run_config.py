@@ -23,14 +23,14 @@ from typing import Any
 
 import tomllib
 
-from ..evaluation.comparison import CompareConfig
 from ..datasets.rendering import DatasetConfig
+from ..evaluation.comparison import CompareConfig
 from ..llm import LLMConfig
 from ..merging.config import MergeConfig
-from .styleinject_stage import StyleInjectStage, allowed_keys, parse_styleinject_section
 from ..prompts.generation import PromptGenConfig
 from ..prompts.skills import Skill, builtin_skill, load_skills_file
 from ..training.config import TrainConfig
+from .styleinject_config import StyleInjectStage, allowed_keys, parse_styleinject_section
 
 TINY_MODEL = "tiny"  # the model name that means "build the tiny random SD model into the run dir"
 MERGED_NAME = "merged"  # experts/merged.safetensors

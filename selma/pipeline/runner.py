@@ -1,7 +1,7 @@
 """The whole SELMA pipeline from one RunConfig: skills -> prompts -> datasets -> experts -> merge -> comparison.
 
 `selma run CONFIG` and `selma demo` both call `run_pipeline`. The StyleInject expert and its router inspection are
-an optional stage (pipeline_styleinject.py). Every stage resumes: prompts, images and training
+an optional stage (styleinject_stage.py). Every stage resumes: prompts, images and training
 continue where they stopped (and do nothing when complete); merge and comparison are skipped when their outputs
 exist and are newer than their inputs. Models are loaded only by stages that have work to do, so a rerun of a
 finished run returns in seconds.
@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .run_config import MERGED_NAME, TINY_MODEL, RunConfig
 from ..atomic_files import write_text_atomic
+from .run_config import MERGED_NAME, TINY_MODEL, RunConfig
+from .stage_state import is_up_to_date, resolve_model, training_finished
 
 log = logging.getLogger(__name__)
 
 StageProgressFn = Callable[[str, int, int], None]  # (what, done, total), e.g. ("images/counting", 3, 8)
-TINY_MODEL_DIR = Path("models") / "tiny-sd"  # inside the run dir
 STAGES = ("prompts", "images", "train", "styleinject", "merge", "compare")
 
 
@@ -52,26 +50,6 @@ class RunResult:
 
     def artifact_table(self) -> str:
         return "\n".join(f"  {kind:9s} {path}" for kind, path in self.artifacts)
-
-
-def tiny_model(run_dir: str | Path) -> Path:
-    """RUN_DIR/models/tiny-sd: a tiny random SD1.x diffusers folder, built once (into a temp folder first, so
-    a killed build never leaves a half-written model)."""
-    path = Path(run_dir) / TINY_MODEL_DIR
-    if not (path / "model_index.json").is_file():
-        from ..testing.tiny_models import build_tiny_sd
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tiny-sd-") as tmp:
-            build_tiny_sd(Path(tmp) / "model", sample_size=32)
-            shutil.rmtree(path, ignore_errors=True)
-            (Path(tmp) / "model").rename(path)
-    return path
-
-
-def resolve_model(config: RunConfig, model: str) -> str:
-    """A model source for load_pipeline: the tiny model's folder for 'tiny', else the string as given."""
-    return str(tiny_model(config.run_dir)) if model == TINY_MODEL else model
 
 
 def run_pipeline(
@@ -151,16 +129,6 @@ def _images_stage(config: RunConfig, progress) -> StageReport:
     return report
 
 
-def training_finished(paths, train) -> bool:
-    """Whether the expert at `paths` (ExpertPaths) is written and its checkpoint is finished at `train.steps`:
-    checked without loading a model, so a rerun of a finished run loads none."""
-    from ..training.checkpoint import find_checkpoint, read_checkpoint_state
-
-    checkpoint = find_checkpoint(paths.work)
-    state = read_checkpoint_state(checkpoint) if checkpoint else None
-    return bool(paths.expert.is_file() and state and state.get("finished") and state["step"] == train.steps)
-
-
 def _train_stage(config: RunConfig, progress) -> StageReport:
     from ..datasets.files import dataset_dir
     from ..training.loop import ExpertPaths, train_expert
@@ -207,14 +175,6 @@ def _styleinject_stage(config: RunConfig, progress) -> StageReport:
     return report
 
 
-def is_up_to_date(outputs: list[Path], inputs: list[Path]) -> bool:
-    """Every output exists and is newer than every input (make's rule)."""
-    if not all(p.exists() for p in outputs):
-        return False
-    newest_input = max((p.stat().st_mtime_ns for p in inputs if p.exists()), default=0)
-    return min(p.stat().st_mtime_ns for p in outputs) >= newest_input
-
-
 def skill_expert_paths(config: RunConfig) -> dict[str, Path]:
     return {s.name: config.run_dir / "experts" / f"{s.name}.safetensors" for s in config.skills}
 
@@ -257,8 +217,8 @@ def comparison_path(run_dir: Path, skill_name: str) -> Path:
 
 def _compare_stage(config: RunConfig, progress) -> StageReport:
     from ..evaluation.comparison import compare_skills, save_grid
-    from ..prompts.held_out import held_out_path, held_out_prompts
     from ..prompts.generation import load_prompts
+    from ..prompts.held_out import held_out_path, held_out_prompts
 
     report = StageReport("compare")
     if config.compare is None:

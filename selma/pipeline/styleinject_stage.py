@@ -14,61 +14,20 @@ Resumes like training; the inspection is skipped when router.json is newer than 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..training.config import TrainConfig
+from .stage_state import is_up_to_date, resolve_model, training_finished
 
 if TYPE_CHECKING:
     from .run_config import RunConfig
 
-STAGE_KEYS = ("enabled", "skill", "inspect_prompts", "inspect_steps")
-
-
-@dataclass(frozen=True)
-class StyleInjectStage:
-    skill: str = field(default="", metadata={"help": "the skill whose dataset trains the expert ('' = the first)"})
-    train: TrainConfig = TrainConfig(method="styleinject")
-    inspect_prompts: int = field(default=2, metadata={"help": "held-out prompts sampled for the router inspection"})
-    inspect_steps: int = field(default=20, metadata={"help": "denoising steps of the inspection"})
-
-    def __post_init__(self) -> None:
-        for name in ("inspect_prompts", "inspect_steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
-                raise ValueError(f"[styleinject] {name}={value!r} must be an integer in 1..1000")
-
-
-def parse_styleinject_section(
-    data: dict[str, Any], train: dict[str, Any], skills: list[str]
-) -> StyleInjectStage | None:
-    """The [styleinject] section (keys already checked) over the [train] section's fields; None when disabled."""
-    data = dict(data)
-    if not data.pop("enabled", False):
-        return None
-    skill = data.pop("skill", "") or skills[0]
-    if skill not in skills:
-        raise ValueError(f"[styleinject] skill={skill!r} is not one of the run's skills {skills}")
-    stage = {k: data.pop(k) for k in ("inspect_prompts", "inspect_steps") if k in data}
-    try:
-        config = TrainConfig(**{**train, **data, "method": "styleinject"})
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"[styleinject]: {e}") from None
-    return StyleInjectStage(skill=skill, train=config, **stage)
-
-
-def allowed_keys() -> list[str]:
-    return [*STAGE_KEYS, *(f.name for f in fields(TrainConfig) if f.name != "method")]
-
-
 def styleinject_stage(config: RunConfig, progress, report) -> None:
     """Train (or resume) the StyleInject expert and inspect its routers; fills `report` (a StageReport)."""
     from ..datasets.files import dataset_dir
-    from ..prompts.held_out import held_out_prompts
-    from .runner import is_up_to_date, resolve_model, training_finished
     from ..models.pipelines import load_pipeline, resolve_device
     from ..prompts.generation import load_prompts
+    from ..prompts.held_out import held_out_prompts
     from ..training.diffusers_backend import DiffusersBackend
     from ..training.loop import ExpertPaths, train_expert
 
@@ -122,11 +81,10 @@ def styleinject_stage(config: RunConfig, progress, report) -> None:
 
 
 def _inspect(config: RunConfig, expert_path: Path, prompts: list[str], steps: int, out: Path, progress) -> list[Path]:
-    from .runner import resolve_model
-    from ..models.pipelines import load_pipeline
-    from ..inspection.router_report import BRANCHES, inspect_router
-    from ..inspection.router_plots import embedding, heatmap, save_png
     from ..experts.style_inject_files import apply_style_inject_expert, load_style_inject_expert
+    from ..inspection.router_plots import embedding, heatmap, save_png
+    from ..inspection.router_report import BRANCHES, inspect_router
+    from ..models.pipelines import load_pipeline
 
     expert = load_style_inject_expert(expert_path)
     pipe = load_pipeline(resolve_model(config, config.image_model), device=config.images.device)

@@ -1,0 +1,54 @@
+"""What a stage checks before it works: where the run's model is, whether an expert is trained, whether an
+output is newer than its inputs. Shared by the stage runner and the StyleInject stage; loads no model."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .run_config import TINY_MODEL
+
+if TYPE_CHECKING:
+    from .run_config import RunConfig
+
+TINY_MODEL_DIR = Path("models") / "tiny-sd"  # inside the run dir
+
+
+def tiny_model(run_dir: str | Path) -> Path:
+    """RUN_DIR/models/tiny-sd: a tiny random SD1.x diffusers folder, built once (into a temp folder first, so
+    a killed build never leaves a half-written model)."""
+    path = Path(run_dir) / TINY_MODEL_DIR
+    if not (path / "model_index.json").is_file():
+        from ..testing.tiny_models import build_tiny_sd
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tiny-sd-") as tmp:
+            build_tiny_sd(Path(tmp) / "model", sample_size=32)
+            shutil.rmtree(path, ignore_errors=True)
+            (Path(tmp) / "model").rename(path)
+    return path
+
+
+def resolve_model(config: RunConfig, model: str) -> str:
+    """A model source for load_pipeline: the tiny model's folder for 'tiny', else the string as given."""
+    return str(tiny_model(config.run_dir)) if model == TINY_MODEL else model
+
+
+def training_finished(paths, train) -> bool:
+    """Whether the expert at `paths` (ExpertPaths) is written and its checkpoint is finished at `train.steps`:
+    checked without loading a model, so a rerun of a finished run loads none."""
+    from ..training.checkpoint import find_checkpoint, read_checkpoint_state
+
+    checkpoint = find_checkpoint(paths.work)
+    state = read_checkpoint_state(checkpoint) if checkpoint else None
+    return bool(paths.expert.is_file() and state and state.get("finished") and state["step"] == train.steps)
+
+
+def is_up_to_date(outputs: list[Path], inputs: list[Path]) -> bool:
+    """Every output exists and is newer than every input (make's rule)."""
+    if not all(p.exists() for p in outputs):
+        return False
+    newest_input = max((p.stat().st_mtime_ns for p in inputs if p.exists()), default=0)
+    return min(p.stat().st_mtime_ns for p in outputs) >= newest_input
