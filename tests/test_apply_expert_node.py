@@ -11,7 +11,7 @@ from selma.experts.ref import ExpertRef
 
 
 def test_schema_takes_a_model_and_an_expert_socket(node_package):
-    node = node_package.nodes.apply_expert_nodes.SelmaApplyExpert
+    node = node_package.nodes.experts.SelmaApplyExpert
     required = node.INPUT_TYPES()["required"]
     assert required["model"] == ("MODEL",) and required["expert"][0] == "SELMA_EXPERT"
     assert node.RETURN_TYPES == ("MODEL",)
@@ -21,10 +21,10 @@ def test_schema_takes_a_model_and_an_expert_socket(node_package):
 def test_strength_zero_returns_the_model_untouched(node_package):
     model = object()
     ref = ExpertRef(Path("merged.safetensors"), method="lora", skill="merged")
-    assert node_package.nodes.apply_expert_nodes.SelmaApplyExpert().apply(model, ref, 0.0) == (model,)
+    assert node_package.nodes.experts.SelmaApplyExpert().apply(model, ref, 0.0) == (model,)
 
 
 def test_refuses_an_expert_of_an_unknown_method(node_package):
     ref = ExpertRef(Path("dora.safetensors"), method="dora", skill="x")
     with pytest.raises(ValueError, match="'dora' expert; SELMA applies 'lora' and 'styleinject' experts"):
-        node_package.nodes.apply_expert_nodes.SelmaApplyExpert().apply(object(), ref, 1.0)
+        node_package.nodes.experts.SelmaApplyExpert().apply(object(), ref, 1.0)

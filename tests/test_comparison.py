@@ -16,8 +16,8 @@ from selma.evaluation.comparison import (
     parse_labels,
     render_rows,
 )
-from selma.experts.lora_files import save_lora_expert
 from selma.experts.lora_expert import LoraExpert, LoraModule
+from selma.experts.lora_files import save_lora_expert
 from selma.testing.tiny_models import build_tiny_sd
 
 PROMPTS = ["two red cubes", "a cat left of a dog"]
@@ -188,7 +188,7 @@ def test_cli_compare_says_what_is_missing(capsys):
 
 def test_node_draws_and_saves_the_grid_from_image_batches(node_package, tmp_path, monkeypatch):
     monkeypatch.setenv("SELMA_OUTPUT_DIR", str(tmp_path))
-    node = node_package.nodes.compare_nodes.SelmaCompareGrid()
+    node = node_package.nodes.evaluation.SelmaCompareGrid()
     base = [torch.full((1, 32, 32, 3), 1.0), torch.full((1, 32, 32, 3), 0.0)]  # one batch per prompt (fan-out)
     merged = [torch.full((2, 32, 32, 3), 0.5)]  # or one batch of one image per prompt
     out = node.draw(base, ["two red cubes\na cat left of a dog"], ["base, merged"], ["run1"], [64], images_2=merged)
@@ -206,7 +206,7 @@ def test_node_draws_and_saves_the_grid_from_image_batches(node_package, tmp_path
 
 def test_node_names_the_column_whose_image_count_is_not_the_prompt_count(node_package, tmp_path, monkeypatch):
     monkeypatch.setenv("SELMA_OUTPUT_DIR", str(tmp_path))
-    node = node_package.nodes.compare_nodes.SelmaCompareGrid()
+    node = node_package.nodes.evaluation.SelmaCompareGrid()
     images = [torch.zeros(2, 32, 32, 3)]
     with pytest.raises(ValueError, match=r"images_2 holds 1 image\(s\) but there are 2 prompt\(s\)"):
         node.draw(images, PROMPTS, ["a,b"], ["run1"], [64], images_2=[torch.zeros(1, 32, 32, 3)])

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
+from selma.atomic_files import read_jsonl
 from selma.datasets.files import read_dataset
 from selma.prompts.generation import PromptGenResult
-from selma.atomic_files import read_jsonl
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def output(tmp_path, monkeypatch):
 
 @pytest.fixture
 def nodes(node_package, output):
-    return node_package.nodes.dataset_nodes
+    return node_package.nodes.datasets
 
 
 def batch(*levels: float, size: int = 8) -> torch.Tensor:

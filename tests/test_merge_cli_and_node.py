@@ -11,9 +11,9 @@ import torch
 from safetensors.torch import save_file
 
 from selma.cli import main
+from selma.experts.lora_expert import LoraExpert, LoraModule
 from selma.experts.lora_files import load_lora_expert, save_lora_expert
 from selma.experts.ref import ExpertRef, read_header
-from selma.experts.lora_expert import LoraExpert, LoraModule
 from selma.merging import METHODS, check_linear_equals_sum
 
 Q = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q"
@@ -179,7 +179,7 @@ def loras(tmp_path, monkeypatch):
 
 
 def test_node_schema_offers_eight_sockets_and_the_methods(node_package):
-    node = node_package.nodes.merge_nodes.SelmaMergeExperts
+    node = node_package.nodes.merging.SelmaMergeExperts
     inputs = node.INPUT_TYPES()
     assert inputs["required"]["expert_1"][0] == "SELMA_EXPERT"
     assert [k for k, v in inputs["optional"].items() if v[0] == "SELMA_EXPERT"] == [f"expert_{k}" for k in range(2, 9)]
@@ -194,7 +194,7 @@ def test_node_merges_socket_experts_and_named_files_into_models_loras(node_packa
     (loras / "selma" / "spatial.safetensors").write_bytes(experts["paths"]["spatial"].read_bytes())
     counting = package_ref.from_file(experts["paths"]["counting"])
     counting.load()  # an expert already in memory, as the trainer node passes it on
-    node = node_package.nodes.merge_nodes.SelmaMergeExperts()
+    node = node_package.nodes.merging.SelmaMergeExperts()
     out = node.merge(counting, "svd", "0.25, 0.75", 2, 0.5, 0, "selma/merged.safetensors", "selma/spatial.safetensors")
     ref, report = out["result"]
     assert isinstance(ref, package_ref) and ref.path == loras / "selma" / "merged.safetensors" and ref.path.is_file()
@@ -209,7 +209,7 @@ def test_node_merges_socket_experts_and_named_files_into_models_loras(node_packa
 def test_node_takes_the_sockets_in_order_and_exact_merges_equal_the_sum(node_package, experts, loras):
     package_ref = node_package.selma.experts.ref.ExpertRef
     refs = [package_ref.from_file(p) for p in experts["paths"].values()]
-    node = node_package.nodes.merge_nodes.SelmaMergeExperts()
+    node = node_package.nodes.merging.SelmaMergeExperts()
     ref, _ = node.merge(refs[0], "cat", "1,-1", 0, 0.5, 0, "m.safetensors", expert_3=refs[1])["result"]
     reloaded = load_lora_expert(loras / "m.safetensors")
     assert check_linear_equals_sum(list(experts["experts"].values()), [1.0, -1.0], reloaded).passed
@@ -227,5 +227,5 @@ def test_node_takes_the_sockets_in_order_and_exact_merges_equal_the_sum(node_pac
 def test_node_bad_input_fails_clearly(node_package, experts, loras, save_name, files, error, match):
     ref = node_package.selma.experts.ref.ExpertRef.from_file(experts["paths"]["counting"])
     with pytest.raises(error, match=match):
-        node_package.nodes.merge_nodes.SelmaMergeExperts().merge(ref, "linear", "", 0, 0.5, 0, save_name, files)
+        node_package.nodes.merging.SelmaMergeExperts().merge(ref, "linear", "", 0, 0.5, 0, save_name, files)
     assert not list(loras.rglob("*.safetensors"))

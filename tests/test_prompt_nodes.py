@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from selma.prompts.diversity import filter_diverse
 from selma.atomic_files import read_jsonl
+from selma.prompts.diversity import filter_diverse
 
 
 @pytest.fixture
 def prompt_nodes(node_package, tmp_path, monkeypatch):
     monkeypatch.setenv("SELMA_OUTPUT_DIR", str(tmp_path / "output"))
-    return node_package.nodes.prompt_nodes
+    return node_package.nodes.prompts
 
 
 def test_entry_point_registers_every_node_with_a_display_name(node_package):

@@ -26,9 +26,9 @@ from selma.experts.style_inject_files import (
     save_style_inject_expert,
     style_inject_expert_from_model,
 )
+from selma.models.unet_names import diffusers_to_ldm, ldm_to_diffusers
 from selma.testing.tiny_models import build_tiny_sd
 from selma.tuners.style_inject import StyleInjectConfig
-from selma.models.unet_names import diffusers_to_ldm, ldm_to_diffusers
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = ["to_q", "to_v", "proj_in"]  # proj_in is a 1x1 Conv2d in the tiny SD UNet: both layer kinds
@@ -57,12 +57,17 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def patch(node_package):
-    return importlib.import_module(f"{node_package.__name__}.nodes.style_inject_patch")  # imported lazily
+    return importlib.import_module(f"{node_package.__name__}.nodes.glue.style_inject_patch")  # imported lazily
 
 
 @pytest.fixture(scope="module")
 def nodes(node_package):
-    return node_package.nodes.style_inject_nodes
+    return node_package.nodes.inspection
+
+
+@pytest.fixture(scope="module")
+def expert_nodes(node_package):
+    return node_package.nodes.experts
 
 
 @functools.cache
@@ -258,16 +263,16 @@ def test_an_expert_for_another_architecture_is_refused(patch):
         patch.patch_model_with_style_inject(model, expert, float("nan"))
 
 
-def test_the_load_node_reads_models_loras(nodes, patch, tmp_path, monkeypatch):
+def test_the_load_node_reads_models_loras(expert_nodes, patch, tmp_path, monkeypatch):
     expert = random_expert()
     save_style_inject_expert(tmp_path / "styles" / "e.safetensors", expert, expert.config, {"skill": "s"})
     monkeypatch.setenv("SELMA_LORAS_DIR", str(tmp_path))  # models/loras outside ComfyUI
-    assert "styles/e.safetensors" in nodes.SelmaLoadStyleInject.INPUT_TYPES()["required"]["expert_name"][0]
+    assert "styles/e.safetensors" in expert_nodes.SelmaLoadStyleInject.INPUT_TYPES()["required"]["expert_name"][0]
     model = StandInPatcher(ldm_named(fresh_unet(), expert.module_names), TINY_LDM_CONFIG)
-    (clone,) = nodes.SelmaLoadStyleInject().load(model, "styles/e.safetensors", 1.0)
+    (clone,) = expert_nodes.SelmaLoadStyleInject().load(model, "styles/e.safetensors", 1.0)
     assert len(patch.style_inject_layers_of(clone)) == 30
     with pytest.raises(ValueError, match="'missing.safetensors' is not in models/loras"):
-        nodes.SelmaLoadStyleInject().load(model, "missing.safetensors", 1.0)
+        expert_nodes.SelmaLoadStyleInject().load(model, "missing.safetensors", 1.0)
 
 
 # ------------------------------------------------------------------------------------------ router recording
@@ -385,9 +390,9 @@ def test_inspect_settings_are_validated(nodes, field, value, match):
         nodes.InspectSettings(**{field: value})
 
 
-def test_the_nodes_are_registered_with_their_schemas(node_package, nodes):
+def test_the_nodes_are_registered_with_their_schemas(node_package, nodes, expert_nodes):
     mappings = node_package.NODE_CLASS_MAPPINGS
-    assert mappings["SelmaLoadStyleInject"] is nodes.SelmaLoadStyleInject
+    assert mappings["SelmaLoadStyleInject"] is expert_nodes.SelmaLoadStyleInject
     assert mappings["SelmaRouterInspector"] is nodes.SelmaRouterInspector
     inspector = nodes.SelmaRouterInspector
     assert inspector.INPUT_IS_LIST and inspector.OUTPUT_NODE

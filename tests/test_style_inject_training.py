@@ -254,7 +254,7 @@ def test_the_comfyui_backend_exports_styleinject_tensors_over_diffusers_names(no
     ldm_name = "input_blocks.1.1.transformer_blocks.0.attn1.to_q"  # = down_blocks.0.attentions.0...attn1.to_q
     diffusion_model = tree(ldm_name.split("."), nn.Linear(32, 32))
     inject_adapter_in_model(StyleInjectConfig(r=2, num_styles=2, target_modules=["to_q"]), diffusion_model, "selma")
-    comfy_backend = importlib.import_module(f"{node_package.__name__}.nodes.comfy_training_backend")
+    comfy_backend = importlib.import_module(f"{node_package.__name__}.nodes.glue.training_backend")
     backend = comfy_backend.ComfyBackend.__new__(comfy_backend.ComfyBackend)  # no ComfyUI here: set what export uses
     layout = importlib.import_module(f"{node_package.__name__}.selma.models.unet_names").UnetLayout  # ComfyUI's copy
     backend.module, backend._layout = diffusion_model, layout.from_config(build_tiny_sd().unet.config)

@@ -1,5 +1,5 @@
 // Draws the router heatmap of SELMA Router Inspector nodes, interactively.
-// The node's ui payload ("selma_router", see nodes/style_inject_nodes.py ui_payload): layers, short_layers, steps,
+// The node's ui payload ("selma_router", see nodes/inspection.py ui_payload): layers, short_layers, steps,
 // timesteps, prompts, branches, num_styles, num_experts and probabilities[prompt][step][branch][layer][route].
 // Hover a cell: layer, step and every route's probability. Click the chips: cond/uncond and the prompt.
 // Everything lives on the node (a canvas widget and node callbacks): no global listeners to remove.

@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from ..selma.experts.lora_files import fingerprint_unet, lora_expert_from_peft
-from ..selma.experts.lora_expert import LoraExpert
-from ..selma.training.noise_schedule import add_noise, prediction_target
-from ..selma.models.unet_names import UnetLayout, ldm_to_diffusers
+from ...selma.experts.lora_expert import LoraExpert
+from ...selma.experts.lora_files import fingerprint_unet, lora_expert_from_peft
+from ...selma.models.unet_names import UnetLayout, ldm_to_diffusers
+from ...selma.training.noise_schedule import add_noise, prediction_target
 
 
 class ComfyBackend:
@@ -121,8 +121,8 @@ class ComfyBackend:
 
     def export_style_inject(self, adapter_name: str) -> dict[str, torch.Tensor]:
         """The trained StyleInject adapter's tensors keyed `<diffusers module name>.<part>` (the loop saves them)."""
-        from ..selma.experts.style_inject_files import split_key
-        from ..selma.tuners.style_inject import style_inject_state_dict
+        from ...selma.experts.style_inject_files import split_key
+        from ...selma.tuners.style_inject import style_inject_state_dict
 
         tensors = {}
         for key, tensor in style_inject_state_dict(self.module, adapter_name).items():

@@ -29,9 +29,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..selma.experts.style_inject_files import DEFAULT_ADAPTER_NAME as ADAPTER
-from ..selma.tuners.style_inject import Conv2d, Linear
-from ..selma.models.unet_names import diffusers_to_ldm
+from ...selma.experts.style_inject_files import DEFAULT_ADAPTER_NAME as ADAPTER
+from ...selma.models.unet_names import diffusers_to_ldm
+from ...selma.tuners.style_inject import Conv2d, Linear
 
 MODEL_PREFIX = "diffusion_model."  # where ComfyUI keeps the UNet inside ModelPatcher.model
 

@@ -8,8 +8,8 @@ grid `selma compare` draws), then saves the PNG to output/selma/<run>/comparison
 from __future__ import annotations
 
 from ..selma.evaluation.comparison import draw_comparison_grid, parse_labels, save_grid
-from .comfy_glue import output_directory, run_directory
-from .dataset_nodes import sheet_to_tensor, tensors_to_pil
+from .glue.comfy_env import output_directory, run_directory
+from .glue.images import pil_to_tensor, tensors_to_pil
 
 CATEGORY = "SELMA/experts"
 COLUMNS = 4
@@ -77,7 +77,7 @@ class SelmaCompareGrid:
         path = save_grid(grid, _next_free(folder, "comparison"))
         subfolder = path.parent.relative_to(output_directory()).as_posix()
         ui = {"images": [{"filename": path.name, "subfolder": subfolder, "type": "output"}]}
-        return {"ui": ui, "result": (sheet_to_tensor(grid), str(path))}
+        return {"ui": ui, "result": (pil_to_tensor([grid]), str(path))}
 
 
 def _next_free(folder, prefix: str):

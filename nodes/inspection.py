@@ -1,4 +1,5 @@
-"""Nodes for StyleInject experts: load one onto a MODEL, and watch its routers while ComfyUI samples.
+"""The router inspector node: watch a StyleInject MODEL's routers while ComfyUI samples (SELMA Load StyleInject,
+which patches the MODEL, is in experts.py).
 
 The inspector runs ComfyUI's own sampler and records the router of every patched layer per UNet call. ComfyUI
 evaluates the positive and the negative prompt in one batched call (or in several when memory is short) and says
@@ -16,7 +17,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .comfy_glue import lora_file_names, lora_file_path, progress_reporter
+from .glue.comfy_env import progress_reporter
+from .glue.images import pil_to_tensor
 
 CATEGORY = "SELMA/experts"
 UI_KEY = "selma_router"  # the ui entry web/selma_router_inspector.js draws
@@ -164,14 +166,6 @@ def ui_payload(report) -> dict:
     }
 
 
-def _images_to_tensor(images: list) -> Any:
-    """PIL images of one size as a ComfyUI IMAGE batch [B, H, W, 3] in 0..1."""
-    import numpy as np
-    import torch
-
-    return torch.from_numpy(np.stack([np.asarray(i.convert("RGB"), dtype=np.float32) / 255.0 for i in images]))
-
-
 # --------------------------------------------------------------------------------------------------- ComfyUI
 
 
@@ -179,7 +173,7 @@ def _images_to_tensor(images: list) -> Any:
 def _traced(model: Any, layers: Mapping[str, Any], trace: RouterTrace) -> Iterator[None]:
     """Record the routers of `layers` into `trace` while `model` (a clone the caller samples with) runs."""
     from ..selma.tuners.style_inject import record_router
-    from .style_inject_patch import ADAPTER
+    from .glue.style_inject_patch import ADAPTER
 
     previous = model.model_options.get("model_function_wrapper")
     model_sampling = model.get_model_object("model_sampling")
@@ -209,7 +203,7 @@ def sample_router(model: Any, clip: Any, prompts: list[str], settings: InspectSe
     import comfy.sample
     import torch
 
-    from .style_inject_patch import style_inject_layers_of
+    from .glue.style_inject_patch import style_inject_layers_of
 
     layers = style_inject_layers_of(model)
     if not layers:
@@ -237,34 +231,6 @@ def sample_router(model: Any, clip: Any, prompts: list[str], settings: InspectSe
             )  # fmt: skip
         traces.append(trace)
     return traces
-
-
-class SelmaLoadStyleInject:
-    DESCRIPTION = (
-        "Applies a StyleInject expert (trained with method 'styleinject') from models/loras to a MODEL: a patched "
-        "clone, the input MODEL is left untouched. Strength scales the update and the AdaIN re-scaling (0 = off)."
-    )
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("MODEL",)
-    RETURN_NAMES = ("model",)
-    FUNCTION = "load"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "model": ("MODEL",),
-                "expert_name": (lora_file_names(), {"tooltip": "a StyleInject expert file in models/loras"}),
-                "strength": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01}),
-            },
-        }
-
-    def load(self, model, expert_name, strength):
-        from ..selma.experts.style_inject_files import load_style_inject_expert
-        from .style_inject_patch import patch_model_with_style_inject
-
-        expert = load_style_inject_expert(lora_file_path(expert_name))
-        return (patch_model_with_style_inject(model, expert, strength),)
 
 
 class SelmaRouterInspector:
@@ -302,7 +268,7 @@ class SelmaRouterInspector:
 
     def inspect(self, model, clip, prompts, seed, steps, cfg, sampler_name, scheduler, width, height, negative=("",)):
         from ..selma.inspection.router_plots import embedding, heatmap
-        from .style_inject_patch import ADAPTER, style_inject_layers_of
+        from .glue.style_inject_patch import ADAPTER, style_inject_layers_of
 
         model, clip, prompts = model[0], clip[0], parse_prompts(prompts)
         values = (seed, steps, cfg, sampler_name, scheduler, width, height, negative)
@@ -311,15 +277,12 @@ class SelmaRouterInspector:
         layer = next(iter(style_inject_layers_of(model).values()))
         experts = layer.styleinject_num_experts.get(ADAPTER, 1)
         report = report_from_traces(prompts, traces, experts, {**asdict(settings), "backend": "comfyui"})
-        heatmaps = _images_to_tensor([heatmap(report, i, "cond") for i in range(len(prompts))])
+        heatmaps = pil_to_tensor([heatmap(report, i, "cond") for i in range(len(prompts))])
         return {
             "ui": {UI_KEY: [ui_payload(report)]},
-            "result": (heatmaps, _images_to_tensor([embedding(report)]), json.dumps(report.to_json())),
+            "result": (heatmaps, pil_to_tensor([embedding(report)]), json.dumps(report.to_json())),
         }
 
 
-NODE_CLASS_MAPPINGS = {"SelmaLoadStyleInject": SelmaLoadStyleInject, "SelmaRouterInspector": SelmaRouterInspector}
-NODE_DISPLAY_NAME_MAPPINGS = {
-    "SelmaLoadStyleInject": "SELMA Load StyleInject",
-    "SelmaRouterInspector": "SELMA Router Inspector",
-}
+NODE_CLASS_MAPPINGS = {"SelmaRouterInspector": SelmaRouterInspector}
+NODE_DISPLAY_NAME_MAPPINGS = {"SelmaRouterInspector": "SELMA Router Inspector"}

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..selma.prompts.diversity import DiversityFilter
 from ..selma.llm import BACKENDS, LLMConfig
+from ..selma.prompts.diversity import DiversityFilter
 from ..selma.prompts.generation import PromptGenConfig, generate_prompts
 from ..selma.prompts.skills import Skill, builtin_skill, builtin_skill_names
-from .comfy_glue import progress_reporter, run_directory
+from .glue.comfy_env import progress_reporter, run_directory
 
 CATEGORY = "SELMA/prompts"
 CUSTOM = "custom"

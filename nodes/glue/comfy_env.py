@@ -66,17 +66,6 @@ def send_to_ui(event: str, data: dict) -> None:
         PromptServer.instance.send_sync(event, data)
 
 
-def image_to_tensor(path: str | Path):
-    """A PNG on disk as a ComfyUI IMAGE: float tensor [1, H, W, 3] in 0..1."""
-    import numpy as np
-    import torch
-    from PIL import Image
-
-    with Image.open(path) as image:
-        array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(array)[None]
-
-
 def lora_file_names() -> list[str]:
     """The files ComfyUI lists in models/loras (outside ComfyUI: those under $SELMA_LORAS_DIR)."""
     try:

@@ -1,42 +1,21 @@
-"""Nodes for SELMA's third stage: train a skill expert on the MODEL the user has loaded, and load experts."""
+"""Node for SELMA's third stage: train a skill expert on the MODEL the user has loaded (loading experts is experts.py)."""
 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
-from ..selma.experts.lora_files import kohya_state_dict, load_lora_expert
 from ..selma.experts.ref import ExpertRef
 from ..selma.training.config import METHODS, TrainConfig
-from .comfy_glue import (
-    image_to_tensor,
-    lora_file_names,
-    lora_file_path,
+from .glue.apply_expert import apply_expert_to_model
+from .glue.comfy_env import (
     loras_directory,
     progress_reporter,
     run_directory,
     send_to_ui,
 )
+from .glue.images import image_to_tensor
 
 CATEGORY = "SELMA/experts"
-
-
-def apply_expert_to_model(model, path: Path, strength: float, method: str = "lora"):
-    """A clone of `model` with the expert patched in: LoRA by ComfyUI's own LoRA loader (as LoraLoader does),
-    StyleInject by object patches on the UNet's layers."""
-    if method not in ("lora", "styleinject"):
-        raise ValueError(f"{path} holds a {method!r} expert; SELMA applies 'lora' and 'styleinject' experts")
-    if strength == 0:
-        return model
-    if method == "styleinject":
-        from ..selma.experts.style_inject_files import load_style_inject_expert
-        from .style_inject_patch import patch_model_with_style_inject
-
-        return patch_model_with_style_inject(model, load_style_inject_expert(path), strength)
-    import comfy.sd
-
-    patched, _ = comfy.sd.load_lora_for_models(model, None, kohya_state_dict(load_lora_expert(path)), strength, 0)
-    return patched
 
 
 class SelmaTrainExpert:
@@ -106,7 +85,7 @@ class SelmaTrainExpert:
         import torch
 
         from ..selma.training.loop import train_expert
-        from .comfy_training_backend import ComfyBackend
+        from .glue.training_backend import ComfyBackend
 
         config = TrainConfig(
             method=method,
@@ -156,30 +135,5 @@ class SelmaTrainExpert:
         }
 
 
-class SelmaLoadExpert:
-    DESCRIPTION = (
-        "Applies a SELMA expert (LoRA or StyleInject) or any SD LoRA file from models/loras to a MODEL, as a "
-        "patched clone."
-    )
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("MODEL", "SELMA_EXPERT")
-    RETURN_NAMES = ("model", "expert")
-    FUNCTION = "load"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "model": ("MODEL",),
-                "expert_name": (lora_file_names(), {"tooltip": "a file in models/loras"}),
-                "strength": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01}),
-            },
-        }
-
-    def load(self, model, expert_name, strength):
-        ref = ExpertRef.from_file(lora_file_path(expert_name))
-        return (apply_expert_to_model(model, ref.path, strength, ref.method), ref)
-
-
-NODE_CLASS_MAPPINGS = {"SelmaTrainExpert": SelmaTrainExpert, "SelmaLoadExpert": SelmaLoadExpert}
-NODE_DISPLAY_NAME_MAPPINGS = {"SelmaTrainExpert": "SELMA Train Expert", "SelmaLoadExpert": "SELMA Load Expert"}
+NODE_CLASS_MAPPINGS = {"SelmaTrainExpert": SelmaTrainExpert}
+NODE_DISPLAY_NAME_MAPPINGS = {"SelmaTrainExpert": "SELMA Train Expert"}

@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..selma.datasets.contact_sheet import dataset_contact_sheet
-from ..selma.datasets.rendering import DatasetResult, check_skill_name
 from ..selma.datasets.files import IMAGE_FORMATS, DatasetWriter, dataset_dir, read_dataset
-from .comfy_glue import output_directory, progress_reporter, run_directory
+from ..selma.datasets.rendering import DatasetResult, check_skill_name
+from .glue.comfy_env import output_directory, progress_reporter, run_directory
+from .glue.images import pil_to_tensor, tensors_to_pil
 
 CATEGORY = "SELMA/datasets"
 
@@ -35,36 +36,6 @@ def pair_prompts(batch_sizes: list[int], prompts: list[str]) -> list[str]:
         f"(batch sizes {batch_sizes[:8]}{'...' if len(batch_sizes) > 8 else ''}). Connect the same prompt list that "
         "fed CLIP Text Encode (one batch per prompt), or one batch with one image per prompt; nothing written"
     )
-
-
-def tensors_to_pil(batches) -> list[list]:
-    """IMAGE tensors [B,H,W,C] (or [H,W,C]) floats in 0..1 -> PIL images per batch, converted as ComfyUI's
-    SaveImage does (so the dataset holds the pixels SaveImage would have written)."""
-    import numpy as np
-    from PIL import Image
-
-    images = []
-    for n, batch in enumerate(batches):
-        array = batch.detach().cpu().float().numpy() if hasattr(batch, "detach") else np.asarray(batch, "float32")
-        if array.ndim == 3:
-            array = array[None]
-        if array.ndim != 4 or array.shape[-1] not in (1, 3, 4) or 0 in array.shape:
-            raise ValueError(
-                f"images[{n}] has shape {tuple(array.shape)}; expected an IMAGE [batch, height, width, 3] "
-                "(connect a VAE Decode output)"
-            )
-        pixels = np.clip(255.0 * array, 0, 255).astype(np.uint8)
-        mode = {1: "L", 3: "RGB", 4: "RGBA"}[array.shape[-1]]
-        images.append([Image.fromarray(p[..., 0] if mode == "L" else p, mode) for p in pixels])
-    return images
-
-
-def sheet_to_tensor(sheet):
-    """A PIL image -> a ComfyUI IMAGE tensor [1, H, W, 3] in 0..1."""
-    import numpy as np
-    import torch
-
-    return torch.from_numpy(np.asarray(sheet.convert("RGB"), dtype=np.float32) / 255.0)[None]
 
 
 def assign_indices(existing: dict, captions: list[str]) -> list[int]:
@@ -163,7 +134,7 @@ class SelmaLoadDataset:
             raise ValueError("give dataset_path, or run_name and skill, to say which dataset to load")
         count = len(read_dataset(folder))  # raises with the fix if the folder is not a dataset
         sheet = dataset_contact_sheet(folder, max_images=max_images)
-        return (DatasetResult(folder, folder.name, count, prompts=count), sheet_to_tensor(sheet))
+        return (DatasetResult(folder, folder.name, count, prompts=count), pil_to_tensor([sheet]))
 
 
 NODE_CLASS_MAPPINGS = {

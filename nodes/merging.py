@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..selma.experts.ref import ExpertRef
 from ..selma.merging.config import METHODS, MergeConfig, parse_weights
-from .comfy_glue import loras_directory, progress_reporter
+from .glue.comfy_env import loras_directory, progress_reporter
 
 CATEGORY = "SELMA/experts"
 SOCKETS = 8

@@ -1,0 +1,102 @@
+"""Nodes that put an expert onto a MODEL: load a file (LoRA or StyleInject) or apply one from a socket.
+
+SelmaLoadExpert and LoraLoader pick a file from a list that ComfyUI checks before the graph runs, so they cannot
+load a file that the same run is about to write (the merged expert on a first run): SelmaApplyExpert takes the
+SELMA_EXPERT socket (trained or merged in the same graph) instead.
+"""
+
+from __future__ import annotations
+
+from ..selma.experts.ref import ExpertRef
+from .glue.apply_expert import apply_expert_to_model
+from .glue.comfy_env import lora_file_names, lora_file_path
+
+CATEGORY = "SELMA/experts"
+
+
+class SelmaApplyExpert:
+    DESCRIPTION = "Applies a SELMA expert from a socket (e.g. SELMA Merge Experts' output) to a MODEL, as a clone."
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("MODEL",)
+    RETURN_NAMES = ("model",)
+    FUNCTION = "apply"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("MODEL",),
+                "expert": ("SELMA_EXPERT", {"tooltip": "from Train, Load or Merge Experts"}),
+                "strength": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01}),
+            },
+        }
+
+    def apply(self, model, expert, strength):
+        if strength == 0:  # nothing to patch: skip loading the file (and ComfyUI's LoRA code)
+            return (model,)
+        return (apply_expert_to_model(model, expert.path, strength, expert.method),)
+
+
+class SelmaLoadExpert:
+    DESCRIPTION = (
+        "Applies a SELMA expert (LoRA or StyleInject) or any SD LoRA file from models/loras to a MODEL, as a "
+        "patched clone."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("MODEL", "SELMA_EXPERT")
+    RETURN_NAMES = ("model", "expert")
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("MODEL",),
+                "expert_name": (lora_file_names(), {"tooltip": "a file in models/loras"}),
+                "strength": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01}),
+            },
+        }
+
+    def load(self, model, expert_name, strength):
+        ref = ExpertRef.from_file(lora_file_path(expert_name))
+        return (apply_expert_to_model(model, ref.path, strength, ref.method), ref)
+
+
+class SelmaLoadStyleInject:
+    DESCRIPTION = (
+        "Applies a StyleInject expert (trained with method 'styleinject') from models/loras to a MODEL: a patched "
+        "clone, the input MODEL is left untouched. Strength scales the update and the AdaIN re-scaling (0 = off)."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("MODEL",)
+    RETURN_NAMES = ("model",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("MODEL",),
+                "expert_name": (lora_file_names(), {"tooltip": "a StyleInject expert file in models/loras"}),
+                "strength": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01}),
+            },
+        }
+
+    def load(self, model, expert_name, strength):
+        from ..selma.experts.style_inject_files import load_style_inject_expert
+        from .glue.style_inject_patch import patch_model_with_style_inject
+
+        expert = load_style_inject_expert(lora_file_path(expert_name))
+        return (patch_model_with_style_inject(model, expert, strength),)
+
+
+NODE_CLASS_MAPPINGS = {
+    "SelmaLoadExpert": SelmaLoadExpert,
+    "SelmaApplyExpert": SelmaApplyExpert,
+    "SelmaLoadStyleInject": SelmaLoadStyleInject,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "SelmaLoadExpert": "SELMA Load Expert",
+    "SelmaApplyExpert": "SELMA Apply Expert",
+    "SelmaLoadStyleInject": "SELMA Load StyleInject",
+}

@@ -1,0 +1,25 @@
+"""Patch a MODEL with an expert file, the way ComfyUI's own loaders would: shared by the nodes that apply one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...selma.experts.lora_files import kohya_state_dict, load_lora_expert
+
+
+def apply_expert_to_model(model, path: Path, strength: float, method: str = "lora"):
+    """A clone of `model` with the expert patched in: LoRA by ComfyUI's own LoRA loader (as LoraLoader does),
+    StyleInject by object patches on the UNet's layers."""
+    if method not in ("lora", "styleinject"):
+        raise ValueError(f"{path} holds a {method!r} expert; SELMA applies 'lora' and 'styleinject' experts")
+    if strength == 0:
+        return model
+    if method == "styleinject":
+        from ...selma.experts.style_inject_files import load_style_inject_expert
+        from .style_inject_patch import patch_model_with_style_inject
+
+        return patch_model_with_style_inject(model, load_style_inject_expert(path), strength)
+    import comfy.sd
+
+    patched, _ = comfy.sd.load_lora_for_models(model, None, kohya_state_dict(load_lora_expert(path)), strength, 0)
+    return patched
