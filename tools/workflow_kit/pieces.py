@@ -1,0 +1,138 @@
+"""Sub-graphs the workflows share: loaders, the native render, skill -> dataset -> expert, merge, compare."""
+
+from __future__ import annotations
+
+from .graph import Graph, Node, Out
+from .smoke import CLIP_FILE, HELD_OUT, SMOKE, UNET_FILE, VAE_FILE
+
+
+def loaders(g: Graph):
+    """UNet, CLIP, VAE, an empty latent and an empty negative prompt: (model, clip, vae, latent, negative)."""
+    unet = g.add("UNETLoader", unet_name=UNET_FILE, weight_dtype="default")
+    clip = g.add("CLIPLoader", clip_name=CLIP_FILE, type="stable_diffusion", device="default")
+    vae = g.add("VAELoader", vae_name=VAE_FILE)
+    latent = g.add(
+        "EmptyLatentImage", width=SMOKE["resolution"], height=SMOKE["resolution"], batch_size=SMOKE["batch_size"]
+    )
+    negative = g.add("CLIPTextEncode", title="Negative prompt", text="", clip=clip.out(0))
+    return unet.out(0), clip.out(0), vae.out(0), latent.out(0), negative.out(0)
+
+
+def render(g: Graph, model: Out, vae: Out, positive: Out, negative: Out, latent: Out, seed: int, label: str) -> Out:
+    """The native render: KSampler -> VAE Decode; runs once per prompt when `positive` comes from a list."""
+    sampler = g.add(
+        "KSampler",
+        title=f"KSampler ({label})",
+        model=model,
+        seed=seed,
+        steps=SMOKE["sample_steps"],
+        cfg=7.0,
+        sampler_name="euler",
+        scheduler="normal",
+        positive=positive,
+        negative=negative,
+        latent_image=latent,
+        denoise=1.0,
+    )
+    return g.add("VAEDecode", title=f"VAE Decode ({label})", samples=sampler.out(0), vae=vae).out(0)
+
+
+def skill_expert(
+    g: Graph, skill: str, model: Out, clip: Out, vae: Out, latent: Out, negative: Out, seed: int, method: str = "lora"
+):
+    """skill -> prompts -> native render -> dataset writer -> expert. Returns the train node."""
+    skill_node = g.add("SelmaSkill", title=f"Skill: {skill}", skill=skill)
+    prompts = g.add(
+        "SelmaGeneratePrompts",
+        title=f"Prompts: {skill}",
+        skill=skill_node.out(0),
+        count=SMOKE["prompt_count"],
+        threshold=0.8,
+        seed=seed,
+        run_name=SMOKE["run_name"],
+        concurrency=8,
+    )
+    positive = g.add("CLIPTextEncode", title=f"Encode: {skill}", text=prompts.out("prompts"), clip=clip).out(0)
+    images = render(g, model, vae, positive, negative, latent, seed, skill)
+    dataset = g.add(
+        "SelmaDatasetWriter",
+        title=f"Dataset: {skill}",
+        images=images,
+        prompts=prompts.out("prompts"),
+        skill=skill,
+        run_name=SMOKE["run_name"],
+        prompt_set=prompts.out("prompt_set"),
+        image_format="png",
+    )
+    return train(g, skill, model, clip, vae, dataset.out(0), seed, method=method)
+
+
+def train(g: Graph, skill: str, model: Out, clip: Out, vae: Out, dataset: Out, seed: int, method: str) -> Node:
+    extra = {"num_styles": 4} if method == "styleinject" else {}
+    return g.add(
+        "SelmaTrainExpert",
+        title=f"Train expert: {skill}",
+        model=model,
+        clip=clip,
+        vae=vae,
+        dataset=dataset,
+        method=method,
+        rank=SMOKE["rank"],
+        alpha=float(SMOKE["rank"]),
+        steps=SMOKE["train_steps"],
+        learning_rate=1e-4,
+        batch_size=SMOKE["batch_size"],
+        grad_accumulation=1,
+        resolution=SMOKE["resolution"],
+        seed=seed,
+        save_every=0,
+        gradient_checkpointing=False,
+        run_name=SMOKE["run_name"],
+        preview_every=0,
+        preview_prompt="",
+        **extra,
+    )
+
+
+def merge(g: Graph, experts: list[Out]) -> Node:
+    sockets = {f"expert_{k}": out for k, out in enumerate(experts, start=1)}
+    return g.add(
+        "SelmaMergeExperts",
+        title="Merge experts (SELMA linear)",
+        method="linear",
+        weights="",
+        rank=0,
+        density=0.5,
+        seed=0,
+        save_name=f"selma/{SMOKE['run_name']}-merged.safetensors",
+        expert_files="",
+        **sockets,
+    )
+
+
+def held_out_prompts(g: Graph) -> Out:
+    """Prompts not used in training, one per line, split into a STRING list (threshold 1.0 keeps every line)."""
+    text = g.add("PrimitiveStringMultiline", title="Held-out prompts (one per line)", value=HELD_OUT)
+    return g.add("SelmaFilterPrompts", title="Held-out prompt list", prompts=text.out(0), threshold=1.0, pool="").out(
+        0
+    )
+
+
+def compare(g: Graph, columns: list[tuple[str, Out]], prompts: Out, title: str) -> None:
+    """Base / experts / merged side by side: SELMA Compare Grid if installed, else one Save Image per column."""
+    if "SelmaCompareGrid" in g.specs:
+        spec = g.specs["SelmaCompareGrid"]
+        image_inputs = [i.name for i in spec.inputs if i.type == "IMAGE"]
+        values = dict(zip(image_inputs, (out for _, out in columns), strict=False))
+        names = {i.name for i in spec.inputs}
+        if "prompts" in names:
+            values["prompts"] = prompts
+        label_input = next((n for n in ("labels", "column_labels") if n in names), None)
+        if label_input:
+            values[label_input] = ", ".join(label for label, _ in columns)
+        if "run_name" in names:
+            values["run_name"] = SMOKE["run_name"]
+        g.add("SelmaCompareGrid", title=title, **values)
+        return
+    for label, out in columns:
+        g.add("SaveImage", title=f"Save: {label}", images=out, filename_prefix=f"selma/compare_{label}")
