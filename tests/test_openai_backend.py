@@ -12,9 +12,9 @@ import pytest
 from selma.errors import LLMError
 from selma.llm import LLMConfig, LLMRequest, make_backend
 from selma.llm.openai_backend import PLACEHOLDER_KEY, OpenAIBackend, _retry_after_seconds
-from selma.testing.fake_openai import (
+from selma.testing.fake_openai import FakeOpenAIServer
+from selma.testing.fake_openai_behaviours import (
     MALFORMED_KINDS,
-    FakeOpenAIServer,
     disconnect,
     error,
     malformed,

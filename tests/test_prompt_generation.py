@@ -9,8 +9,9 @@ import threading
 
 import pytest
 
-from selma.prompts.diversity import rouge_l_f
+from selma.atomic_files import read_jsonl
 from selma.llm import LLMConfig
+from selma.prompts.diversity import rouge_l_f
 from selma.prompts.generation import (
     PromptGenConfig,
     generate_prompts,
@@ -19,7 +20,6 @@ from selma.prompts.generation import (
     prompts_path,
     render_meta_prompt,
 )
-from selma.atomic_files import read_jsonl
 from selma.prompts.skills import Skill, builtin_skill
 
 SKILL = Skill(
@@ -224,7 +224,7 @@ def test_openai_backend_end_to_end_keeps_the_key_out_of_files(tmp_path, openai_s
 
 
 def test_a_malformed_server_answer_costs_one_call_not_the_run(tmp_path, openai_server, monkeypatch):
-    from selma.testing.fake_openai import malformed
+    from selma.testing.fake_openai_behaviours import malformed
 
     openai_server.script(malformed("no_choices"), malformed("empty_content"))
     llm = LLMConfig(backend="openai", model="m", base_url=openai_server.base_url, retry_base_delay=0.01)

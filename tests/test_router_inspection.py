@@ -12,9 +12,16 @@ import torch
 from PIL import Image
 
 from selma.cli import main
+from selma.experts.style_inject_save import save_style_inject_expert
+from selma.inspection.router_plots import (
+    EMBEDDING_SIZE,
+    HEATMAP_SIZE,
+    embedding,
+    embedding_coordinates,
+    heatmap,
+    heatmap_colours,
+)
 from selma.inspection.router_report import BRANCHES, RouterReport, inspect_router
-from selma.inspection.router_plots import EMBEDDING_SIZE, HEATMAP_SIZE, embedding, embedding_coordinates, heatmap, heatmap_colours
-from selma.experts.style_inject_files import save_style_inject_expert
 from selma.testing.tiny_models import build_tiny_sd
 from selma.tuners.style_inject import StyleInjectConfig, style_inject_layers
 

@@ -21,9 +21,9 @@ from selma.experts.style_inject_files import (
     apply_style_inject_expert,
     check_style_inject_fits,
     load_style_inject_expert,
-    save_style_inject_expert,
-    style_inject_expert_from_model,
 )
+from selma.experts.style_inject_from_model import style_inject_expert_from_model
+from selma.experts.style_inject_save import save_style_inject_expert
 from selma.testing.tiny_models import build_tiny_sd
 from selma.tuners.style_inject import StyleInjectConfig, style_inject_layers, style_inject_state_dict
 

@@ -13,21 +13,14 @@ from peft import inject_adapter_in_model
 from torch import nn
 
 from selma.cli import main
-from selma.experts.lora_files import save_lora_expert
 from selma.experts.lora_expert import LoraExpert, LoraModule
-from selma.merging.style_inject_merge import (
-    StyleInjectMergeConfig,
-    average_style_inject_experts,
-    merge_style_inject_experts,
-    stack_style_inject_experts,
-)
-from selma.experts.style_inject_files import (
-    StyleInjectExpert,
-    apply_style_inject_expert,
-    load_style_inject_expert,
-    save_style_inject_expert,
-    style_inject_expert_from_model,
-)
+from selma.experts.lora_files import save_lora_expert
+from selma.experts.style_inject_files import StyleInjectExpert, apply_style_inject_expert, load_style_inject_expert
+from selma.experts.style_inject_from_model import style_inject_expert_from_model
+from selma.experts.style_inject_save import save_style_inject_expert
+from selma.merging.style_inject_averaging import average_style_inject_experts
+from selma.merging.style_inject_merge import StyleInjectMergeConfig, merge_style_inject_experts
+from selma.merging.style_inject_stacking import stack_style_inject_experts
 from selma.testing.tiny_models import build_tiny_sd
 from selma.tuners.style_inject import StyleInjectConfig, record_router, style_inject_state_dict
 

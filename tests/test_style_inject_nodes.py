@@ -20,12 +20,9 @@ import pytest
 import torch
 from torch import nn
 
-from selma.experts.style_inject_files import (
-    apply_style_inject_expert,
-    load_style_inject_expert,
-    save_style_inject_expert,
-    style_inject_expert_from_model,
-)
+from selma.experts.style_inject_files import apply_style_inject_expert, load_style_inject_expert
+from selma.experts.style_inject_from_model import style_inject_expert_from_model
+from selma.experts.style_inject_save import save_style_inject_expert
 from selma.models.unet_names import diffusers_to_ldm, ldm_to_diffusers
 from selma.testing.tiny_models import build_tiny_sd
 from selma.tuners.style_inject import StyleInjectConfig

@@ -17,12 +17,8 @@ from safetensors.torch import load_file
 from selma.cli import main
 from selma.cli.train import add_arguments, config_from_args
 from selma.datasets.files import DatasetWriter, dataset_dir
-from selma.experts.style_inject_files import (
-    StyleInjectExpert,
-    apply_style_inject_expert,
-    load_style_inject_expert,
-    style_inject_expert_from_model,
-)
+from selma.experts.style_inject_files import StyleInjectExpert, apply_style_inject_expert, load_style_inject_expert
+from selma.experts.style_inject_from_model import style_inject_expert_from_model
 from selma.testing.tiny_models import build_tiny_sd
 from selma.training import CheckpointMismatch, DiffusersBackend, TrainConfig, train_expert
 from selma.training.adapter import ADAPTER_NAME, injected_adapter

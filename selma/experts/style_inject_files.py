@@ -10,6 +10,11 @@ ComfyUI loader maps the module names to LDM names with `selma.models.unet_names.
 The header (string metadata) holds ``selma.format`` = ``styleinject/1``, ``selma.method`` = ``styleinject``,
 ``selma.styleinject_config`` (the `StyleInjectConfig` as JSON), ``selma.skill``, ``selma.base_model``,
 ``selma.steps``, ``selma.version``, ``selma.config`` (the training config as JSON) and any other metadata as JSON.
+
+This module holds the format (keys, header), the expert in memory (`StyleInjectExpert`), its checks, reading
+(`load_style_inject_expert`) and adding an expert to a diffusers UNet (`apply_style_inject_expert`). Writing is
+`style_inject_save.save_style_inject_expert`, copying an adapter out of a UNet
+`style_inject_from_model.style_inject_expert_from_model`; the per-module shapes are in `style_inject_shapes`.
 """
 
 from __future__ import annotations
@@ -26,11 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .. import __version__
-from ..atomic_files import write_bytes_atomic
-from ..models.unet_names import DIFFUSERS_TOP_NAMES
-from .header import decode_metadata, encode_metadata
-from .lora_peft import _unwrapped_name
+from .header import decode_metadata
+from .style_inject_shapes import base_weight_shape, expected_shapes
 
 if TYPE_CHECKING:
     from ..tuners.style_inject import StyleInjectConfig
@@ -48,16 +50,17 @@ PARTS = (
     "styleinject_hyper.weight",
     "styleinject_hyper.bias",
 )
-_CONFIG_KEY = "styleinject_config"
+CONFIG_KEY = "styleinject_config"
 
 
-def _natural_key(name: str) -> list:
+def natural_key(name: str) -> list:
+    """The sort key of `natural_sorted`."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def natural_sorted(names) -> list[str]:
     """Module names in natural order (`down_blocks.2` before `down_blocks.10`), as files and experts list them."""
-    return sorted(names, key=_natural_key)
+    return sorted(names, key=natural_key)
 
 
 def split_key(key: str) -> tuple[str, str]:
@@ -81,7 +84,7 @@ class StyleInjectExpert:
     @property
     def module_names(self) -> list[str]:
         """The adapted modules (diffusers UNet names), in natural order."""
-        return sorted({split_key(key)[0] for key in self.tensors}, key=_natural_key)
+        return sorted({split_key(key)[0] for key in self.tensors}, key=natural_key)
 
     def module_tensors(self, name: str) -> dict[str, torch.Tensor]:
         """One module's tensors by part (``styleinject_down``, ``styleinject_router.weight``, ...)."""
@@ -93,34 +96,6 @@ class StyleInjectExpert:
 
 
 # --------------------------------------------------------------------------------------------------- checks
-
-
-def base_weight_shape(name: str, parts: Mapping[str, torch.Tensor]) -> tuple[int, ...]:
-    """The weight shape of the base layer a module's tensors adapt: [out, in] (Linear) or [out, in, kh, kw]."""
-    down, up = parts["styleinject_down"], parts["styleinject_up"]
-    if down.dim() == 3 and up.dim() == 2:
-        return (up.shape[0], down.shape[2])
-    if down.dim() == 5 and up.dim() == 4:
-        return (up.shape[0], down.shape[2], *down.shape[3:])
-    raise ValueError(
-        f"module {name!r}: styleinject_down {tuple(down.shape)} with styleinject_up {tuple(up.shape)} is neither a "
-        "Linear ([K·n, r, in] with [out, K·r]) nor a Conv2d ([K·n, r, in, kh, kw] with [out, K·r, 1, 1]) adapter"
-    )
-
-
-def _expected_shapes(parts: Mapping[str, torch.Tensor], config: StyleInjectConfig, name: str) -> dict[str, tuple]:
-    k, n, r = config.num_experts, config.num_styles, config.r
-    base = base_weight_shape(name, parts)
-    out, width, kernel = base[0], base[1], base[2:]
-    one_by_one = (1, 1) if kernel else ()
-    shapes = {"styleinject_down": (k * n, r, width, *kernel), "styleinject_up": (out, k * r, *one_by_one)}
-    if config.use_dma:
-        shapes["styleinject_router.weight"] = (k * n, width, *one_by_one)
-        shapes["styleinject_router.bias"] = (k * n,)
-    if config.use_sta:
-        shapes["styleinject_hyper.weight"] = (k * out, n)
-        shapes["styleinject_hyper.bias"] = (k * out,)
-    return shapes
 
 
 def check_tensors(tensors: Mapping[str, torch.Tensor], config: StyleInjectConfig, source: str = "the expert") -> None:
@@ -135,12 +110,12 @@ def check_tensors(tensors: Mapping[str, torch.Tensor], config: StyleInjectConfig
         except ValueError as e:
             raise ValueError(f"{source}: {e}") from None
         modules.setdefault(name, {})[part] = tensor
-    for name in sorted(modules, key=_natural_key):
+    for name in sorted(modules, key=natural_key):
         parts = modules[name]
         for needed in ("styleinject_down", "styleinject_up"):
             if needed not in parts:
                 raise ValueError(f"{source}: module {name!r} has no {needed}; the file is incomplete")
-        expected = _expected_shapes(parts, config, name)
+        expected = expected_shapes(parts, config, name)
         missing, unexpected = expected.keys() - parts.keys(), parts.keys() - expected.keys()
         if missing or unexpected:
             switches = f"use_dma={config.use_dma}, use_sta={config.use_sta}"
@@ -209,71 +184,7 @@ def check_style_inject_fits(expert: StyleInjectExpert, unet: torch.nn.Module | M
             )
 
 
-# --------------------------------------------------------------------------------------------------- files
-
-
-def _tensor_for_file(tensor: torch.Tensor) -> torch.Tensor:
-    tensor = tensor.detach().to("cpu").contiguous()
-    if tensor.untyped_storage().nbytes() != tensor.nbytes:
-        tensor = tensor.clone()  # a view into a larger buffer: safetensors refuses shared storage
-    return tensor
-
-
-def _header(config: StyleInjectConfig, metadata: Mapping[str, Any]) -> dict[str, str]:
-    if metadata.get("method", METHOD) != METHOD:
-        raise ValueError(
-            f"metadata['method'] is {metadata['method']!r}; a StyleInject expert file is method {METHOD!r}"
-        )
-    # "format", "version" and the config describe the file being written (and its config argument): set below
-    header = encode_metadata(metadata, skip=("format", "version", _CONFIG_KEY))
-    header["selma.format"] = FORMAT
-    header["selma.method"] = METHOD
-    header["selma.version"] = __version__
-    header[f"selma.{_CONFIG_KEY}"] = json.dumps(config.to_json_dict(), sort_keys=True)
-    return header
-
-
-def save_style_inject_expert(
-    path: str | Path,
-    model_or_state: torch.nn.Module | Mapping[str, torch.Tensor] | StyleInjectExpert,
-    config: StyleInjectConfig,
-    metadata: Mapping[str, Any] | None = None,
-    *,
-    adapter_name: str = "default",
-) -> Path:
-    """Write a StyleInject expert to one ``.safetensors`` file, atomically; tensors keep their dtype.
-
-    `model_or_state`: a diffusers UNet holding adapter `adapter_name`, its `style_inject_state_dict`, or a
-    `StyleInjectExpert` (whose metadata `metadata` is merged over). `config` is the adapter's config; `metadata`
-    goes into the header (``skill``, ``base_model``, ``steps``, ``config`` = the training config, anything JSON-able).
-    """
-    from safetensors.torch import save
-
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        raise ValueError(f"expert files end in .safetensors (ComfyUI lists only those in models/loras), got {path}")
-    if isinstance(model_or_state, StyleInjectExpert):
-        metadata = {**model_or_state.metadata, **(metadata or {})}
-        state: Mapping[str, torch.Tensor] = model_or_state.tensors
-    elif isinstance(model_or_state, torch.nn.Module):
-        from ..tuners.style_inject import style_inject_state_dict
-
-        state = {_unwrapped_name(k): v for k, v in style_inject_state_dict(model_or_state, adapter_name).items()}
-    else:
-        state = model_or_state
-    check_tensors(state, config)
-    for key in state:
-        name = split_key(key)[0]
-        if name.split(".", 1)[0] not in DIFFUSERS_TOP_NAMES:
-            raise ValueError(
-                f"module {name!r} is not a diffusers UNet module name (down_blocks..., mid_block..., up_blocks...); "
-                "experts hold UNet modules only, named as in UNet2DConditionModel.named_modules() (a ComfyUI "
-                "diffusion_model's names map with selma.models.unet_names.ldm_to_diffusers)"
-            )
-    tensors = {key: _tensor_for_file(state[key]) for key in sorted(state, key=_natural_key)}
-    write_bytes_atomic(path, save(tensors, metadata=_header(config, metadata or {})))
-    log.info("saved a StyleInject expert of %d modules to %s", len({split_key(k)[0] for k in tensors}), path)
-    return path
+# --------------------------------------------------------------------------------------------------- reading
 
 
 def _config_from_json(text: str, path: Path) -> StyleInjectConfig:
@@ -310,12 +221,12 @@ def load_style_inject_expert(path: str | Path) -> StyleInjectExpert:
             else "it may need a newer comfyui-selma"
         )
         raise ValueError(f"{path} is not a StyleInject expert (format {found!r}, method {method!r}); {hint}")
-    if f"selma.{_CONFIG_KEY}" not in header:
-        raise ValueError(f"{path} has no selma.{_CONFIG_KEY} in its header; the file is damaged")
-    config = _config_from_json(header[f"selma.{_CONFIG_KEY}"], path)
+    if f"selma.{CONFIG_KEY}" not in header:
+        raise ValueError(f"{path} has no selma.{CONFIG_KEY} in its header; the file is damaged")
+    config = _config_from_json(header[f"selma.{CONFIG_KEY}"], path)
     check_tensors(tensors, config, str(path))
-    metadata = decode_metadata(header, skip=(_CONFIG_KEY,))
-    ordered = {key: tensors[key] for key in sorted(tensors, key=_natural_key)}
+    metadata = decode_metadata(header, skip=(CONFIG_KEY,))
+    ordered = {key: tensors[key] for key in sorted(tensors, key=natural_key)}
     return StyleInjectExpert(config=config, tensors=ordered, metadata=metadata)
 
 
@@ -362,44 +273,3 @@ def apply_style_inject_expert(
         layer.set_scale(adapter_name, strength)
     log.debug("applied a StyleInject expert of %d modules as adapter %r", len(expert.module_names), adapter_name)
     return unet
-
-
-def _config_from_layers(layers: Mapping[str, torch.nn.Module], adapter_name: str) -> StyleInjectConfig:
-    from ..tuners.style_inject import StyleInjectConfig
-
-    layer = next(layer for layer in layers.values() if adapter_name in layer.styleinject_down)
-    r = layer.styleinject_r[adapter_name]
-    experts = layer.styleinject_num_experts.get(adapter_name, 1)
-    weights = layer.styleinject_expert_weights.get(adapter_name)
-    return StyleInjectConfig(
-        r=r,
-        num_styles=layer.styleinject_num_styles[adapter_name],
-        alpha=layer.styleinject_scaling[adapter_name] * r,
-        target_modules=sorted(
-            {name.rsplit(".", 1)[-1] for name, m in layers.items() if adapter_name in m.styleinject_down}
-        ),
-        use_dma=adapter_name in layer.styleinject_router,
-        use_sta=adapter_name in layer.styleinject_hyper,
-        sta_eps=layer.styleinject_eps[adapter_name],
-        num_experts=experts,
-        expert_weights=None if weights in (None, [1.0] * experts) else list(weights),
-    )
-
-
-def style_inject_expert_from_model(unet: torch.nn.Module, adapter_name: str = "default") -> StyleInjectExpert:
-    """Copy StyleInject adapter `adapter_name` out of a UNet (CPU tensors, dtype kept) into a StyleInjectExpert.
-    Names are the UNet's own (wrapper prefixes of DDP, torch.compile or PeftModel removed); the config is the one
-    the adapter was added with (`unet.peft_config`), else read off its layers."""
-    import copy
-
-    from ..tuners.style_inject import style_inject_layers, style_inject_state_dict
-
-    state = style_inject_state_dict(unet, adapter_name)
-    tensors = {_unwrapped_name(key): t.detach().to("cpu", copy=True) for key, t in state.items()}
-    config = (getattr(unet, "peft_config", None) or {}).get(adapter_name)
-    if config is None or getattr(config, "peft_type", None) is None or str(config.peft_type.value) != "STYLEINJECT":
-        config = _config_from_layers(style_inject_layers(unet), adapter_name)
-    else:
-        config = copy.deepcopy(config)
-    check_tensors(tensors, config, f"adapter {adapter_name!r}")
-    return StyleInjectExpert(config=config, tensors=dict(sorted(tensors.items(), key=lambda kv: _natural_key(kv[0]))))

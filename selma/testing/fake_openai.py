@@ -1,7 +1,8 @@
 """A real HTTP server on 127.0.0.1 that speaks enough of the OpenAI protocol for tests and benchmarks.
 
 It answers `POST /v1/chat/completions`, `POST /v1/completions` (legacy) and `GET /v1/models` with bodies
-shaped exactly like OpenAI's, so the real `openai` client parses them. Failures are scripted per request:
+shaped exactly like OpenAI's, so the real `openai` client parses them. Failures are scripted per request, with
+the behaviours of `selma.testing.fake_openai_behaviours`:
 
     with FakeOpenAIServer(expected_api_key="sk-test") as server:
         server.script(429, rate_limited(retry_after=0.05), server_error(503), "1. a red cube", malformed())
@@ -9,6 +10,7 @@ shaped exactly like OpenAI's, so the real `openai` client parses them. Failures 
         server.requests[0]["body"]["model"], server.requests[0].authorization  # dicts, keys also attributes
 
 Stdlib only; every connection gets its own thread, so `latency=` and `slow()` never block other requests.
+The default reply is `fake_openai_prompts.made_up_prompts`; the answers' bytes are built in `fake_openai_answers`.
 """
 
 from __future__ import annotations
@@ -16,45 +18,19 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-__all__ = [
-    "Behaviour",
-    "FakeOpenAIServer",
-    "ReceivedRequest",
-    "made_up_prompts",
-    "disconnect",
-    "error",
-    "malformed",
-    "rate_limited",
-    "server_error",
-    "slow",
-    "unauthorized",
-]
+from .fake_openai_answers import Answer, error_answer
+from .fake_openai_behaviours import Behaviour, as_behaviour
+from .fake_openai_prompts import made_up_prompts, request_text
+
+__all__ = ["FakeOpenAIServer", "ReceivedRequest"]
 
 COMPLETION_PATHS = ("/v1/chat/completions", "/v1/completions")
-MALFORMED_KINDS = ("not_json", "bad_json", "no_choices", "empty_content")
-_ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error"}
-_ERROR_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
-
-
-@dataclass(frozen=True)
-class Behaviour:
-    """What the server does for one completion request; build it with the helpers below, not by hand."""
-
-    kind: str  # "reply", "error", "slow", "malformed" or "disconnect"
-    text: str | None = None  # reply text (None: the default reply)
-    status: int = 200
-    message: str | None = None
-    retry_after: float | None = None
-    seconds: float = 0.0
-    malformed: str = "not_json"
 
 
 class ReceivedRequest(dict):
@@ -66,109 +42,6 @@ class ReceivedRequest(dict):
     path = property(lambda self: self["path"])
     body = property(lambda self: self["body"])
     authorization = property(lambda self: self["authorization"])
-
-
-def error(status: int, message: str | None = None, *, retry_after: float | None = None) -> Behaviour:
-    """Answer with HTTP `status` and an OpenAI-style error body ({"error": {"message", "type", ...}})."""
-    if not 400 <= status <= 599:
-        raise ValueError(f"error(status={status}): give an HTTP error status in 400..599")
-    return Behaviour("error", status=status, message=message, retry_after=retry_after)
-
-
-def rate_limited(retry_after: float | None = None, message: str | None = None) -> Behaviour:
-    """HTTP 429; with `retry_after` (seconds) it sends `retry-after-ms` and a whole-second `Retry-After`."""
-    return error(429, message, retry_after=retry_after)
-
-
-def server_error(status: int = 500, message: str | None = None) -> Behaviour:
-    """HTTP 500, 502, 503 or any other 5xx."""
-    if not 500 <= status <= 599:
-        raise ValueError(f"server_error(status={status}): give a 5xx status, e.g. 500, 502 or 503")
-    return error(status, message)
-
-
-def unauthorized(message: str | None = None) -> Behaviour:
-    """HTTP 401 with OpenAI's `invalid_api_key` error body, whatever key was sent."""
-    return error(401, message)
-
-
-def slow(seconds: float, text: str | None = None) -> Behaviour:
-    """Sleep `seconds` (other requests are not held up), then answer `text` (or the default reply)."""
-    return Behaviour("slow", text=text, seconds=float(seconds))
-
-
-def malformed(kind: str = "not_json") -> Behaviour:
-    """HTTP 200 with a broken answer: `not_json` (text/plain body), `bad_json` (application/json that does
-    not parse), `no_choices` (valid JSON without `choices`) or `empty_content` (a choice with empty text)."""
-    if kind not in MALFORMED_KINDS:
-        raise ValueError(f"malformed(kind={kind!r}) is not known; use one of {', '.join(MALFORMED_KINDS)}")
-    return Behaviour("malformed", malformed=kind)
-
-
-def disconnect() -> Behaviour:
-    """Close the connection without answering (the client sees a connection error)."""
-    return Behaviour("disconnect")
-
-
-def _as_behaviour(item: str | int | Behaviour | None) -> Behaviour:
-    if isinstance(item, Behaviour):
-        return item
-    if item is None or isinstance(item, str):
-        return Behaviour("reply", text=item)
-    if isinstance(item, int) and not isinstance(item, bool):
-        return error(item)
-    raise TypeError(f"script() got {item!r}; give reply text, an HTTP status (int), or error()/slow()/malformed()")
-
-
-# Made-up prompts: each slot draws from its own word list and the sentence shapes differ, so two prompts
-# share few words and survive a ROUGE-L diversity filter (SELMA keeps a prompt iff max ROUGE-L <= 0.8).
-_WORDS = {
-    "adj": "crimson velvet rusty glassy ancient tiny enormous foggy neon wooden marble frozen golden paper "
-    "striped dusty glowing hollow silky bronze muddy pastel cracked woolen chrome spotted mossy amber".split(),
-    "noun": "giraffe lighthouse teapot bicycle octopus cathedral violin cactus robot lantern kayak owl "
-    "typewriter dragon pumpkin tram fox umbrella anchor beehive telescope piano squirrel windmill tortoise".split(),
-    "verb": "balancing juggling painting chasing guarding carrying repairing inspecting hugging climbing "
-    "sniffing polishing towing reading stacking watering sketching feeding tossing unwrapping".split(),
-    "place": "harbor desert attic rooftop orchard canyon subway library glacier bazaar greenhouse swamp "
-    "stadium monastery laundromat volcano bakery lagoon hangar meadow".split(),
-    "style": "watercolor, soft light|35mm photo, dusk|oil painting, impasto|isometric render|charcoal sketch|"
-    "ukiyo-e print|cinematic still, rain|claymation|pixel art|studio portrait, rim light|tilt-shift photo|"
-    "pencil drawing, cross-hatching|low-poly 3D|vintage postcard|infrared photograph".split("|"),
-}
-_SHAPES = (
-    "{adj} {noun} {verb} {adj2} {noun2} in {place}, {style}",
-    "{count} {noun}s beside {adj} {noun2} at {place}",
-    "Inside {place}, {adj} {noun} {verb} {noun2}; {style}",
-    "{noun2} under {adj} {noun}, {place} backdrop",
-    "close-up: {noun} {verb} {count} {adj2} {noun2}s",
-    "{style} of {adj2} {noun2} near {place}, {noun} watching",
-)
-_COUNTS = ("two", "three", "four", "five", "six", "seven")
-_ASK_RE = re.compile(r"\b(?:write|generate)\s+(\d{1,4})\b", re.IGNORECASE)
-
-
-def _request_text(body: dict) -> str:
-    if "messages" in body:
-        return "\n".join(str(m.get("content", "")) for m in body.get("messages") or [] if isinstance(m, dict))
-    prompt = body.get("prompt", "")
-    return prompt if isinstance(prompt, str) else "\n".join(map(str, prompt))
-
-
-def made_up_prompts(body: dict, rng: random.Random | None = None) -> str:
-    """A numbered list (`1. ...`) of N made-up, mutually different prompts; N comes from 'Write 20' in the
-    prompt (first match), else 20."""
-    rng = rng or random.Random()
-    match = _ASK_RE.search(_request_text(body))
-    n = int(match.group(1)) if match else 20
-    lines, seen = [], set()
-    while len(lines) < n:
-        words = {k: rng.choice(v) for k, v in _WORDS.items()}
-        words.update(adj2=rng.choice(_WORDS["adj"]), noun2=rng.choice(_WORDS["noun"]), count=rng.choice(_COUNTS))
-        text = rng.choice(_SHAPES).format(**words)
-        if text not in seen:
-            seen.add(text)
-            lines.append(f"{len(lines) + 1}. {text[0].upper()}{text[1:]}")
-    return "\n".join(lines)
 
 
 class FakeOpenAIServer:
@@ -263,7 +136,7 @@ class FakeOpenAIServer:
         """Queue behaviours, consumed one per completion request (chat or legacy) in order: reply text
         (str; None = default reply), an HTTP status (int, e.g. 429 or 503), or one of error(), rate_limited(),
         server_error(), unauthorized(), slow(), malformed(), disconnect(). Then the default reply again."""
-        items = [_as_behaviour(b) for b in behaviours]
+        items = [as_behaviour(b) for b in behaviours]
         with self._lock:
             self._script.extend(items)
         return self
@@ -288,7 +161,7 @@ class FakeOpenAIServer:
 
     # -- answers -----------------------------------------------------------------------------------------
 
-    def _answer(self, path: str, body: dict, authorization: str | None) -> _Answer:
+    def _answer(self, path: str, body: dict, authorization: str | None) -> Answer:
         """Decide the answer to one request (runs in the request's own thread)."""
         with self._lock:
             self._in_flight += 1
@@ -299,49 +172,49 @@ class FakeOpenAIServer:
             with self._lock:
                 self._in_flight -= 1
 
-    def _decide(self, path: str, body: dict, authorization: str | None) -> _Answer:
+    def _decide(self, path: str, body: dict, authorization: str | None) -> Answer:
         self._sleep(self.latency)
         if path == "/v1/models":
             data = [
                 {"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models or ["fake-model"]
             ]
-            return _Answer.json(200, {"object": "list", "data": data})
+            return Answer.json(200, {"object": "list", "data": data})
         if path not in COMPLETION_PATHS:
-            return _error_answer(404, f"Unknown request URL: POST {path}. Please check the URL.", code="unknown_url")
+            return error_answer(404, f"Unknown request URL: POST {path}. Please check the URL.", code="unknown_url")
         key = self.expected_api_key
         if key is not None and authorization != f"Bearer {key}":
             sent = authorization[len("Bearer ") :] if authorization and authorization.startswith("Bearer ") else ""
             # Echoes the whole key it was sent (OpenAI masks the middle): harsher, so tests catch leaks.
-            return _error_answer(401, f"Incorrect API key provided: {sent}.", code="invalid_api_key")
+            return error_answer(401, f"Incorrect API key provided: {sent}.", code="invalid_api_key")
         model = body.get("model")
         if self.models is not None and model not in self.models:
             msg = f"The model `{model}` does not exist or you do not have access to it."
-            return _error_answer(404, msg, code="model_not_found")
+            return error_answer(404, msg, code="model_not_found")
         for param in self.reject_params:
             if param in body:
                 msg = f"Unsupported parameter: '{param}' is not supported with this model."
-                return _error_answer(400, msg, code="unsupported_parameter", param=param)
+                return error_answer(400, msg, code="unsupported_parameter", param=param)
 
         behaviour = self._next_behaviour()
         if behaviour.kind == "disconnect":
-            return _Answer(0, b"", {}, disconnect=True)
+            return Answer(0, b"", {}, disconnect=True)
         if behaviour.kind == "error":
-            return _error_answer(behaviour.status, behaviour.message, retry_after=behaviour.retry_after)
+            return error_answer(behaviour.status, behaviour.message, retry_after=behaviour.retry_after)
         if behaviour.kind == "slow":
             self._sleep(behaviour.seconds)
         if behaviour.kind == "malformed" and behaviour.malformed in ("not_json", "bad_json"):
             ctype = "text/plain" if behaviour.malformed == "not_json" else "application/json"
-            return _Answer(200, b"<html>upstream said something odd</html>", {"Content-Type": ctype})
+            return Answer(200, b"<html>upstream said something odd</html>", {"Content-Type": ctype})
         chat = path == "/v1/chat/completions"
         if behaviour.kind == "malformed" and behaviour.malformed == "no_choices":
-            return _Answer.json(200, {"id": "x", "object": "chat.completion" if chat else "text_completion"})
+            return Answer.json(200, {"id": "x", "object": "chat.completion" if chat else "text_completion"})
         text = "" if behaviour.kind == "malformed" else behaviour.text
         if text is None:
             text = self.default_reply(body)
-        return _Answer.json(200, self._completion_body(chat, body, text))
+        return Answer.json(200, self._completion_body(chat, body, text))
 
     def _completion_body(self, chat: bool, body: dict, text: str) -> dict:
-        n_in, n_out = len(_request_text(body).split()), len(text.split())
+        n_in, n_out = len(request_text(body).split()), len(text.split())
         usage = {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}
         common = {"created": int(time.time()), "model": body.get("model", "fake-model"), "usage": usage}
         call = next(self._ids)
@@ -351,40 +224,6 @@ class FakeOpenAIServer:
             return {"id": f"chatcmpl-fake{call}", "object": "chat.completion", "choices": [choice], **common}
         choice = {"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}
         return {"id": f"cmpl-fake{call}", "object": "text_completion", "choices": [choice], **common}
-
-
-@dataclass
-class _Answer:
-    status: int
-    payload: bytes
-    headers: dict[str, str]
-    disconnect: bool = False
-
-    @classmethod
-    def json(cls, status: int, body: dict, headers: dict[str, str] | None = None) -> _Answer:
-        return cls(status, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})})
-
-
-def _error_answer(
-    status: int,
-    message: str | None = None,
-    *,
-    code: str | None = None,
-    param: str | None = None,
-    retry_after: float | None = None,
-) -> _Answer:
-    default = "Rate limit reached; try again later." if status == 429 else f"The server had an error ({status})."
-    error_body = {
-        "message": message or default,
-        "type": _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
-        "param": param,
-        "code": code or _ERROR_CODES.get(status),
-    }
-    headers = {}
-    if retry_after is not None:
-        headers["retry-after-ms"] = str(int(retry_after * 1000))
-        headers["Retry-After"] = str(max(1, int(-(-retry_after // 1))))
-    return _Answer.json(status, {"error": error_body}, headers)
 
 
 class _Server(ThreadingHTTPServer):

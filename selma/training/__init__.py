@@ -24,7 +24,7 @@ _LAZY = {
     "TrainingData": ".data",
     "StepSampler": ".data",
     "train_expert": ".loop",
-    "TrainResult": ".loop",
+    "TrainResult": ".train_result",
     "ExpertPaths": ".loop",
     "NonFiniteLoss": ".errors",
     "TrainingOutOfMemory": ".errors",

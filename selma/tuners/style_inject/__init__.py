@@ -10,8 +10,11 @@ from __future__ import annotations
 from peft.mapping import PEFT_TYPE_TO_TUNER_MAPPING
 from peft.utils import register_peft_method
 
+from .adain import adain_rescale
 from .config import METHOD_NAME, StyleInjectConfig, style_inject_peft_type
-from .layer import Conv2d, Linear, StyleInjectLayer, adain_rescale, mixed_down_conv2d, mixed_down_linear
+from .down_projection import mixed_down_conv2d, mixed_down_linear
+from .layer import Conv2d, Linear
+from .layer_base import StyleInjectLayer
 from .model import StyleInjectModel
 from .router_recording import RouterRecorder, record_router
 from .state_dict import (

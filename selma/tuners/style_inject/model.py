@@ -12,7 +12,8 @@ from peft.tuners.tuners_utils import BaseTuner, BaseTunerLayer
 from torch import nn
 
 from .config import StyleInjectConfig
-from .layer import Conv2d, Linear, StyleInjectLayer
+from .layer import Conv2d, Linear
+from .layer_base import StyleInjectLayer
 
 
 class StyleInjectModel(BaseTuner):

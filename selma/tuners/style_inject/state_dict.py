@@ -6,7 +6,7 @@ a diffusers UNet) and the part one of: `styleinject_down` [n, r, in(, kh, kw)] (
 `use_dma=False`), `styleinject_hyper.weight` / `.bias` (absent with `use_sta=False`). These are the keys
 PEFT's own `get_peft_model_state_dict` gives for the same adapter. With `num_experts` K > 1 the first dimension
 of `styleinject_down`, the second of `styleinject_up` and the router's outputs are K times larger, and the
-hypernetwork has K·out outputs (layer.py's stacked layout).
+hypernetwork has K·out outputs (layer_base.py's stacked layout).
 """
 
 from __future__ import annotations
