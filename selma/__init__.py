@@ -6,7 +6,7 @@ need them.
 
 from __future__ import annotations
 
-import importlib
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -34,17 +34,21 @@ _LAZY = {
     "LoraExpert": ".experts.lora_expert",
     "save_lora_expert": ".experts.lora_files",
     "load_lora_expert": ".experts.lora_files",
-    "apply_lora_expert": ".experts.lora_files",
+    "apply_lora_expert": ".experts.lora_peft",
     "MergeConfig": ".merging",
     "merge_lora_experts": ".merging",
+    "merge_expert_files": ".merging",
+    "load_style_inject_expert": ".experts.style_inject_files",
+    "save_style_inject_expert": ".experts.style_inject_save",
+    "apply_style_inject_expert": ".experts.style_inject_files",
+    "inspect_router": ".inspection.router_report",
+    "RouterReport": ".inspection.router_report",
+    "CompareConfig": ".evaluation.comparison",
+    "compare_skills": ".evaluation.comparison",
+    "RunConfig": ".pipeline.run_config",
+    "load_run_config": ".pipeline.run_config",
+    "run_pipeline": ".pipeline.runner",
 }
 
-__all__ = ["__version__", *_LAZY]
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, _names = lazy_exports(__name__, _LAZY)
+__all__ = ["__version__", *_names]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 import sys
@@ -22,9 +23,28 @@ def test_import_selma_loads_no_heavy_library():
     assert out.stdout.strip() == "[]", out.stderr
 
 
-@pytest.mark.parametrize("name", sorted(selma._LAZY))
-def test_every_lazy_name_resolves(name):
-    assert getattr(selma, name) is not None
+STAGE_PACKAGES = [
+    "selma", "selma.prompts", "selma.datasets", "selma.models", "selma.experts", "selma.training",
+    "selma.inspection", "selma.evaluation", "selma.pipeline",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("package", STAGE_PACKAGES)
+def test_every_lazy_name_resolves_to_the_object_its_module_defines(package):
+    module = importlib.import_module(package)
+    assert module._LAZY, f"{package} exports nothing"
+    for name, where in module._LAZY.items():
+        value = getattr(module, name)
+        assert value is getattr(importlib.import_module(where, package), name), name
+        assert name in module.__all__
+
+
+@pytest.mark.parametrize("package", STAGE_PACKAGES[1:])
+def test_importing_a_stage_package_loads_no_heavy_library(package):
+    heavy = "('torch', 'diffusers', 'transformers', 'peft')"
+    code = f"import sys, {package}; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr
 
 
 def test_unknown_attribute_is_an_attribute_error():
@@ -55,3 +75,11 @@ def test_readme_has_both_fresh_machine_commands_and_ci_runs_the_test_one():
     assert demo and "pip install torch==2.13.0" in demo.group(1) and "selma demo" in demo.group(1)
     assert test and "pip install torch==2.13.0" in test.group(1) and "pytest" in test.group(1)
     assert "# <- test command" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("package", STAGE_PACKAGES)
+def test_no_export_shares_a_name_with_a_submodule(package):
+    # importing the submodule would replace the exported object with the module on the package
+    folder = Path(importlib.import_module(package).__file__).parent
+    clashes = sorted(n for n in importlib.import_module(package)._LAZY if (folder / f"{n}.py").exists())
+    assert not clashes, f"{package} exports {clashes}, which are also its submodules' names"

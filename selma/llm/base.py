@@ -83,6 +83,7 @@ class LLMRequest:
     num_prompts: int
     seed: int
     call_id: int
+    task: str = "prompts"  # or "questions": DSG questions about one prompt (selma.evaluation.questions)
 
 
 class LLMBackend(Protocol):

@@ -9,7 +9,7 @@ Names resolve lazily, so `import selma.training` (e.g. for `TrainConfig`) does n
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 _LAZY = {
     "TrainConfig": ".config",
@@ -33,12 +33,4 @@ _LAZY = {
     "ADAPTER_NAME": ".adapter",
 }
 
-__all__ = list(_LAZY)
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _LAZY)
