@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 
-from selma.prompts.diversity import filter_diverse
 from selma.llm import LLMConfig, LLMRequest, make_backend
-from selma.llm import template_vocab as V
-from selma.llm.template_backend import GRAMMARS, TemplateBackend, article, generate_prompts, plural
+from selma.llm.grammars.english import article, plural
+from selma.llm.template_backend import GRAMMARS, TemplateBackend, generate_prompts
+from selma.llm.template_vocab import VOCAB_DIR, VocabError, Vocabulary, load_vocab, vocab
+from selma.prompts.diversity import filter_diverse
 from selma.prompts.generation import parse_numbered_list
 from selma.prompts.skills import TEMPLATE_GRAMMARS, Skill, builtin_skill, builtin_skill_names
 
@@ -122,7 +126,7 @@ def test_article(phrase, expected):
 
 # --- grammar-specific content ----------------------------------------------------------------------------------
 def _heads() -> tuple[set[str], set[str]]:
-    nouns = [n for cat in V.COUNT_CATEGORIES.values() for n in cat["nouns"]]
+    nouns = [n for cat in vocab().counting.categories.values() for n in cat.nouns]
     return {n.split()[-1] for n in nouns}, {plural(n).split()[-1] for n in nouns}
 
 
@@ -151,20 +155,22 @@ def test_text_prompts_quote_one_short_text():
 
 
 def test_spatial_prompts_state_an_explicit_relation():
-    relations = (*V.SPATIAL_LATERAL, *V.SPATIAL_ON, *V.SPATIAL_UNDER, *V.SPATIAL_ABOVE, "between", "on the left")
+    s = vocab().spatial
+    relations = (*s.lateral, *s.on, *s.under, *s.above, "between", "on the left")
     for prompt in many("spatial"):
         assert any(f" {r} " in prompt for r in relations), prompt
 
 
 def test_attribute_prompts_bind_distinct_attributes_to_several_objects():
-    colours = {w for c in (*V.COLOURS, *V.ANIMAL_COLOURS) for w in c.split() if w != "and"}
-    materials = {m for ms in (*V.THINGS.values(), *V.GARMENTS.values()) for m in ms}
-    fixed = {a for adjectives in V.FIXED_ADJECTIVES.values() for a in adjectives}
+    o = vocab().objects
+    colours = {w for c in (*o.colours, *o.animal_colours) for w in c.split() if w != "and"}
+    materials = {m for ms in (*o.materials.values(), *vocab().attribute.garments.values()) for m in ms}
+    fixed = {a for adjectives in o.fixed_adjectives.values() for a in adjectives}
     for prompt in many("attribute"):
         tokens = TOKENS.findall(prompt.lower())
-        used = [t for t in tokens if t in colours | set(V.SHAPES)]
+        used = [t for t in tokens if t in colours | set(o.shapes)]
         assert len(used) == len(set(used)), f"an attribute word repeats: {prompt}"
-        attributes = [t for t in tokens if t in colours | materials | fixed or t in " ".join(V.SHAPES)]
+        attributes = [t for t in tokens if t in colours | materials | fixed or t in " ".join(o.shapes)]
         assert len(attributes) >= 2, prompt
 
 
@@ -175,7 +181,7 @@ def test_paragraph_prompts_are_long_multi_sentence_descriptions():
 
 
 def test_art_prompts_carry_comma_separated_modifiers():
-    media = set(V.ART_MEDIA)
+    media = set(vocab().art.media)
     for prompt in many("art"):
         parts = prompt.split(", ")
         assert len(parts) >= 3 and any(p in media for p in parts), prompt
@@ -187,3 +193,68 @@ def test_diverse_under_rouge_l_filter(grammar):
     prompts = many(grammar, calls=20)  # 400 prompts, 20 per call as SELMA asks
     kept = sum(filter_diverse(prompts, threshold=0.8))
     assert kept >= 0.9 * len(prompts), f"{grammar}: kept only {kept} of {len(prompts)}"
+
+
+# --- the vocabulary files --------------------------------------------------------------------------------------
+def test_vocab_is_read_once_and_read_only():
+    words = vocab()
+    assert vocab() is words
+    assert isinstance(words.spatial.lateral, tuple) and isinstance(words.counting.categories["pets"].nouns, tuple)
+    with pytest.raises(TypeError):
+        words.objects.materials["mug"] = ()  # type: ignore[index]
+
+
+def test_every_vocab_file_is_a_field_and_every_field_a_file():
+    assert {p.stem for p in VOCAB_DIR.glob("*.json")} == {f.name for f in dataclasses.fields(Vocabulary)}
+
+
+def test_vocab_cross_references_resolve():
+    v = vocab()
+    for s in v.text.surfaces:
+        assert s.mode in v.text.modes and (s.family == "shop" or s.family in v.text.fixed_texts), s
+    assert set(v.text.styles) <= set(v.text.modes)
+    assert set(v.whoops.creatures.values()) <= set(v.whoops.clashes)
+    assert {kind for kinds in v.whoops.clashes.values() for kind in kinds} <= set(v.whoops.places)
+    assert set(v.everyday.groups) <= set(v.counting.categories)
+    for scene in v.spatial.scenes.values():
+        assert bool(scene.hangers) == bool(scene.hang_over), scene
+
+
+def _broken_vocab(tmp_path, name: str, edit) -> Path:
+    folder = tmp_path / "vocab"
+    shutil.copytree(VOCAB_DIR, folder)
+    path = folder / name
+    path.write_text(edit(path.read_text()))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"),
+    [
+        ("counting.json", lambda t: t.replace('"dog"', "7", 1), r"counting\.json: categories\.pets\.nouns\[0\]: "
+         "expected a string, got a number"),
+        ("spatial.json", lambda t: t.replace('"lateral"', '"laterals"', 1), r"spatial\.json: laterals: unknown key"),
+        ("art.json", lambda t: t.replace('"leads"', '"about_leads"', 1), r"art\.json: about_leads: unknown key"),
+        ("text.json", lambda t: t.replace('"mode": "sign"', '"mood": "sign"', 1), r"text\.json: surfaces\[0\]\.mood"),
+        ("everyday.json", lambda t: t.replace('"outdoor"', '"outside"', 1),
+         r"everyday\.json: activity_groups\[0\]\.setting: expected one of 'indoor', 'outdoor', got a string"),
+        ("english.json", lambda t: t.replace('"irregular_plurals": {', '"irregular_plurals": [', 1)
+         .replace('"buffaloes"\n  }', '"buffaloes"\n  ]'), r"english\.json: not valid JSON"),
+        ("whoops.json", lambda t: t.replace('"a penguin": "cold"', '"a polar bear": "hot"', 1),
+         r"whoops\.json: not valid JSON: key 'a polar bear' appears twice"),
+        ("photos.json", lambda t: "[]", r"photos\.json: \(top level\): expected an object with the keys openers"),
+    ],
+)  # fmt: skip
+def test_a_malformed_vocab_file_names_the_file_and_key(tmp_path, name, edit, message):
+    with pytest.raises(VocabError, match=message):
+        load_vocab(_broken_vocab(tmp_path, name, edit))
+
+
+def test_a_missing_vocab_file_or_key_is_named(tmp_path):
+    folder = _broken_vocab(tmp_path, "art.json", lambda t: t)
+    (folder / "art.json").unlink()
+    with pytest.raises(VocabError, match=r"art\.json: vocabulary file is missing"):
+        load_vocab(folder)
+    folder = _broken_vocab(tmp_path / "b", "paragraph.json", lambda t: t.replace('"bearded"', '"_"', 1))
+    with pytest.raises(VocabError, match=r"paragraph\.json: _: unknown key"):
+        load_vocab(folder)
