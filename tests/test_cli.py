@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
+from selma.atomic_files import read_jsonl
 from selma.cli import main
 from selma.prompts.diversity import filter_diverse
-from selma.atomic_files import read_jsonl
 
 
 def run_selma(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:

@@ -9,6 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from selma.atomic_files import append_jsonl, read_jsonl
+from selma.datasets.files import dataset_dir, read_dataset
 from selma.datasets.rendering import (
     DatasetConfig,
     build_dataset,
@@ -16,8 +18,6 @@ from selma.datasets.rendering import (
     pending_indices,
     rerender,
 )
-from selma.datasets.files import dataset_dir, read_dataset
-from selma.atomic_files import append_jsonl, read_jsonl
 from selma.testing.tiny_models import build_tiny_sd
 
 PROMPTS = [

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from selma.datasets.files import DatasetRecord, DatasetWriter, dataset_dir, read_dataset
 from selma.atomic_files import read_jsonl
+from selma.datasets.files import DatasetRecord, DatasetWriter, dataset_dir, read_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

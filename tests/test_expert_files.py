@@ -15,6 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from selma import __version__
+from selma.experts.lora_expert import LoraExpert, LoraModule
 from selma.experts.lora_files import (
     FORMAT,
     apply_lora_expert,
@@ -25,8 +26,6 @@ from selma.experts.lora_files import (
     lora_expert_from_peft,
     save_lora_expert,
 )
-from selma.experts.lora_expert import LoraExpert, LoraModule
-from selma.testing.tiny_models import build_sd15_unet, build_tiny_sd, build_tiny_sdxl, sd15_unet_config
 from selma.models.unet_names import (
     FAMILY_LDM_CONFIGS,
     UnetLayout,
@@ -34,6 +33,7 @@ from selma.models.unet_names import (
     dotted_name,
     ldm_to_diffusers,
 )
+from selma.testing.tiny_models import build_sd15_unet, build_tiny_sd, build_tiny_sdxl, sd15_unet_config
 
 TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 BUILDERS = {"sd": build_tiny_sd, "sdxl": build_tiny_sdxl}

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from selma.atomic_files import append_jsonl, read_jsonl
 from selma.cli import main
 from selma.datasets.files import read_dataset
-from selma.atomic_files import append_jsonl, read_jsonl
 from selma.testing.tiny_models import build_tiny_sd
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from selma.experts.lora_expert import LoraExpert, LoraModule
 from selma.experts.lora_files import apply_lora_expert, load_lora_expert
 from selma.experts.ref import ExpertRef
-from selma.experts.lora_expert import LoraExpert, LoraModule
 from selma.merging import MergeConfig, check_linear_against_adapters, merge_expert_files, merge_lora_experts
 from selma.merging.adapter_check import fixed_unet_inputs
 from selma.testing.tiny_models import build_tiny_sd, build_tiny_sdxl

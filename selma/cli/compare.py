@@ -59,8 +59,8 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _run_dir_mode(args: argparse.Namespace) -> int:
-    from ..pipeline.runner import comparison_path, run_pipeline
     from ..pipeline.run_config import parse_run_config
+    from ..pipeline.runner import comparison_path, run_pipeline
 
     run_dir = Path(args.run_dir)
     saved = run_dir / "run_config.json"

@@ -38,10 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models.pipelines import load_pipeline
-    from ..inspection.router_report import BRANCHES, inspect_router
-    from ..inspection.router_plots import embedding, heatmap, save_png
     from ..experts.style_inject_files import apply_style_inject_expert, load_style_inject_expert
+    from ..inspection.router_plots import embedding, heatmap, save_png
+    from ..inspection.router_report import BRANCHES, inspect_router
+    from ..models.pipelines import load_pipeline
 
     expert = load_style_inject_expert(args.expert)  # a wrong file fails before the model loads
     if not expert.config.use_dma:

@@ -60,8 +60,8 @@ def run_stages(config, stages: tuple[str, ...]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline.runner import STAGES
     from ..pipeline.run_config import load_run_config
+    from ..pipeline.runner import STAGES
 
     config = load_run_config(args.config)
     stages = STAGES if not args.stages else tuple(s.strip() for s in args.stages.split(",") if s.strip())

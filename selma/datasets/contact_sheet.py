@@ -13,8 +13,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .files import read_dataset
 from ..atomic_files import write_bytes_atomic
+from .files import read_dataset
 
 BACKGROUND = (255, 255, 255)
 INK = (20, 20, 20)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .files import IMAGE_FORMATS, METADATA, DatasetRecord, DatasetWriter, dataset_dir, read_dataset
+from ..atomic_files import read_jsonl
 from ..models.pipelines import (
     check_device_name,
     check_dtype_name,
@@ -33,7 +33,7 @@ from ..models.pipelines import (
     resolve_dtype,
 )
 from ..prompts.generation import load_prompts, prompts_path
-from ..atomic_files import read_jsonl
+from .files import IMAGE_FORMATS, METADATA, DatasetRecord, DatasetWriter, dataset_dir, read_dataset
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -21,8 +21,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from ..datasets.contact_sheet import BACKGROUND, INK, MISSING, PAD, _font, _line_height, wrap_caption
 from ..atomic_files import write_bytes_atomic
+from ..datasets.contact_sheet import BACKGROUND, INK, MISSING, PAD, _font, _line_height, wrap_caption
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +144,8 @@ class ExpertColumns:
 
     def __init__(self, pipe: Any, experts: Mapping[str, str | Path | None]) -> None:
         from ..experts.lora_files import load_lora_expert
-        from ..experts.ref import LORA_METHOD, ExpertRef
         from ..experts.lora_peft import apply_lora_expert
+        from ..experts.ref import LORA_METHOD, ExpertRef
 
         if not experts:
             raise ValueError("no columns to compare: give at least one expert, e.g. {'base': None}")

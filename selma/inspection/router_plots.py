@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from .router_report import RouterReport
 from ..atomic_files import write_bytes_atomic
+from .router_report import RouterReport
 
 DPI = 100
 HEATMAP_SIZE = (1000, 700)  # pixels

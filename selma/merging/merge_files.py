@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..experts.ref import LORA_METHOD, ExpertRef
 from ..atomic_files import write_text_atomic
+from ..experts.ref import LORA_METHOD, ExpertRef
 from .config import MergeConfig
 from .lora_merge import MergeResult, merge_lora_experts
 from .report import summarize

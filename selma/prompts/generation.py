@@ -20,10 +20,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .diversity import DiversityFilter
+from ..atomic_files import append_jsonl, read_jsonl
 from ..errors import MalformedAnswer
 from ..llm import LLMBackend, LLMConfig, LLMRequest, make_backend
-from ..atomic_files import append_jsonl, read_jsonl
+from .diversity import DiversityFilter
 from .skills import Skill, save_skill
 
 log = logging.getLogger(__name__)

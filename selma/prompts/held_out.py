@@ -15,10 +15,10 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from .diversity import DiversityFilter
-from ..llm import LLMConfig, make_backend
-from .generation import build_request, call_seed, parse_numbered_list
 from ..atomic_files import write_text_atomic
+from ..llm import LLMConfig, make_backend
+from .diversity import DiversityFilter
+from .generation import build_request, call_seed, parse_numbered_list
 from .skills import Skill
 
 log = logging.getLogger(__name__)
