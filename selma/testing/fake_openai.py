@@ -9,7 +9,13 @@ the behaviours of `selma.testing.fake_openai_behaviours`:
         ...  # the next five completion requests get those answers, later ones the default reply
         server.requests[0]["body"]["model"], server.requests[0].authorization  # dicts, keys also attributes
 
-Stdlib only; every connection gets its own thread, so `latency=` and `slow()` never block other requests.
+A chat request with an image (a content part of type `image_url`) is answered as a vision model would: "Yes" or
+"No" by the colour rule of `selma.testing.fake_openai_vision`, with `logprobs` when asked for (two-way P(yes)
+0.8 for yes, 0.2 for no). `vision=False` makes a text-only model (HTTP 400 for images), `logprobs=False` a
+server that ignores the `logprobs` request; `no_vision()` and `no_logprobs()` script either for one request.
+
+Stdlib only (plus Pillow, imported lazily, to read the images of vision requests); every connection gets its own
+thread, so `latency=` and `slow()` never block other requests.
 The default reply is `fake_openai_prompts.made_up_prompts`; the answers' bytes are built in `fake_openai_answers`.
 """
 
@@ -27,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from .fake_openai_answers import Answer, error_answer
 from .fake_openai_behaviours import Behaviour, as_behaviour
 from .fake_openai_prompts import made_up_prompts, request_text
+from .fake_openai_vision import ImageError, invalid_image_answer, is_vision_request, logprobs_body, no_vision_answer
+from .fake_openai_vision import vision_answer as rule_vision_answer
 
 __all__ = ["FakeOpenAIServer", "ReceivedRequest"]
 
@@ -34,14 +42,15 @@ COMPLETION_PATHS = ("/v1/chat/completions", "/v1/completions")
 
 
 class ReceivedRequest(dict):
-    """One request as the server saw it: a dict {"method", "path", "body", "authorization"} whose keys are
-    also attributes (`r["body"]["model"]` or `r.body["model"]`). body: the parsed JSON; authorization: the
-    raw header, e.g. "Bearer sk-...", or None."""
+    """One request as the server saw it: a dict {"method", "path", "body", "authorization", "headers"} whose
+    keys are also attributes (`r["body"]["model"]` or `r.body["model"]`). body: the parsed JSON; authorization:
+    the raw header, e.g. "Bearer sk-...", or None; headers: every header, {name: value} as sent."""
 
     method = property(lambda self: self["method"])
     path = property(lambda self: self["path"])
     body = property(lambda self: self["body"])
     authorization = property(lambda self: self["authorization"])
+    headers = property(lambda self: self["headers"])
 
 
 class FakeOpenAIServer:
@@ -57,11 +66,16 @@ class FakeOpenAIServer:
         reject_params: body fields the server refuses with HTTP 400 (`Unsupported parameter: 'seed'`),
             like servers or models that do not take `seed` or `max_tokens`.
         seed: seeds the made-up prompts of the default reply.
+        vision: False makes a text-only model: requests with an image get OpenAI's HTTP 400 for those.
+        logprobs: False makes a server that ignores `logprobs` (the answer's `logprobs` is null).
+        vision_reply: `vision_reply(body) -> text` answers vision requests with no scripted text
+            (default: the colour rule, `fake_openai_vision.vision_answer`).
 
-    `default_reply`, `latency` and `expected_api_key` are read on every request and may be changed while it
-    runs. `requests` lists every request received, in order, as `ReceivedRequest`s (dicts with keys method,
-    path, body, authorization); `completion_requests` only the chat and legacy completion ones. `max_in_flight`
-    is the most requests the server was answering at once (a concurrency check for benchmarks).
+    `default_reply`, `vision_reply`, `latency`, `expected_api_key`, `vision` and `logprobs` are read on every
+    request and may be changed while it runs. `requests` lists every request received, in order, as
+    `ReceivedRequest`s (dicts with keys method, path, body, authorization, headers); `completion_requests` only
+    the chat and legacy completion ones. `max_in_flight` is the most requests the server was answering at once
+    (a concurrency check for benchmarks).
     """
 
     def __init__(
@@ -73,9 +87,15 @@ class FakeOpenAIServer:
         models: Iterable[str] | None = None,
         reject_params: Iterable[str] = (),
         seed: int = 0,
+        vision: bool = True,
+        logprobs: bool = True,
+        vision_reply: Callable[[dict], str] | None = None,
     ) -> None:
         self._rng = random.Random(seed)
         self.default_reply = default_reply or (lambda body: made_up_prompts(body, self._rng))
+        self.vision_reply = vision_reply or rule_vision_answer
+        self.vision = vision
+        self.logprobs = logprobs
         self.latency = latency
         self.expected_api_key = expected_api_key
         self.models = tuple(models) if models is not None else None
@@ -135,7 +155,8 @@ class FakeOpenAIServer:
     def script(self, *behaviours: str | int | Behaviour | None) -> FakeOpenAIServer:
         """Queue behaviours, consumed one per completion request (chat or legacy) in order: reply text
         (str; None = default reply), an HTTP status (int, e.g. 429 or 503), or one of error(), rate_limited(),
-        server_error(), unauthorized(), slow(), malformed(), disconnect(). Then the default reply again."""
+        server_error(), unauthorized(), slow(), malformed(), disconnect(), no_vision(), no_logprobs(). Then the
+        default reply again."""
         items = [as_behaviour(b) for b in behaviours]
         with self._lock:
             self._script.extend(items)
@@ -151,9 +172,11 @@ class FakeOpenAIServer:
         with self._lock:
             return self._script.popleft() if self._script else Behaviour("reply")
 
-    def _record(self, method: str, path: str, body: dict, authorization: str | None) -> None:
+    def _record(self, method: str, path: str, body: dict, headers: dict[str, str]) -> None:
+        authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+        record = ReceivedRequest(method=method, path=path, body=body, authorization=authorization, headers=headers)
         with self._lock:
-            self.requests.append(ReceivedRequest(method=method, path=path, body=body, authorization=authorization))
+            self.requests.append(record)
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -200,6 +223,9 @@ class FakeOpenAIServer:
             return Answer(0, b"", {}, disconnect=True)
         if behaviour.kind == "error":
             return error_answer(behaviour.status, behaviour.message, retry_after=behaviour.retry_after)
+        vision = path == "/v1/chat/completions" and is_vision_request(body)
+        if vision and not (self.vision and behaviour.vision):
+            return no_vision_answer(body)
         if behaviour.kind == "slow":
             self._sleep(behaviour.seconds)
         if behaviour.kind == "malformed" and behaviour.malformed in ("not_json", "bad_json"):
@@ -209,18 +235,23 @@ class FakeOpenAIServer:
         if behaviour.kind == "malformed" and behaviour.malformed == "no_choices":
             return Answer.json(200, {"id": "x", "object": "chat.completion" if chat else "text_completion"})
         text = "" if behaviour.kind == "malformed" else behaviour.text
-        if text is None:
-            text = self.default_reply(body)
-        return Answer.json(200, self._completion_body(chat, body, text))
+        try:
+            if text is None:
+                text = self.vision_reply(body) if vision else self.default_reply(body)
+        except ImageError as exc:
+            return invalid_image_answer(str(exc))
+        logprobs = chat and bool(body.get("logprobs")) and self.logprobs and behaviour.logprobs
+        return Answer.json(200, self._completion_body(chat, body, text, logprobs=logprobs))
 
-    def _completion_body(self, chat: bool, body: dict, text: str) -> dict:
+    def _completion_body(self, chat: bool, body: dict, text: str, *, logprobs: bool = False) -> dict:
         n_in, n_out = len(request_text(body).split()), len(text.split())
         usage = {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}
         common = {"created": int(time.time()), "model": body.get("model", "fake-model"), "usage": usage}
         call = next(self._ids)
         if chat:
             message = {"role": "assistant", "content": text}
-            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+            lp = logprobs_body(text, body.get("top_logprobs")) if logprobs else None
+            choice = {"index": 0, "message": message, "logprobs": lp, "finish_reason": "stop"}
             return {"id": f"chatcmpl-fake{call}", "object": "chat.completion", "choices": [choice], **common}
         choice = {"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}
         return {"id": f"cmpl-fake{call}", "object": "text_completion", "choices": [choice], **common}
@@ -238,6 +269,7 @@ class _Server(ThreadingHTTPServer):
 def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the openai client's connection pool expects
+        disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             self._handle(body={})
@@ -254,7 +286,7 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
         def _handle(self, body: dict) -> None:
             path = self.path.split("?", 1)[0].rstrip("/")
             auth = self.headers.get("Authorization")
-            server._record(self.command, path, body, auth)
+            server._record(self.command, path, body, dict(self.headers.items()))
             answer = server._answer(path, body, auth)
             if answer.disconnect:
                 self.close_connection = True

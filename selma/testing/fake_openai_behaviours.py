@@ -1,6 +1,7 @@
 """What the fake OpenAI server does for one completion request: `Behaviour`, and the helpers that build one.
 
     server.script(429, rate_limited(retry_after=0.05), server_error(503), "1. a red cube", malformed())
+    server.script(no_vision(), no_logprobs("Yes"))  # one vision request refused, one answered without logprobs
 
 Reply text (str), an HTTP status (int) or one of these, queued with `FakeOpenAIServer.script`
 (`selma.testing.fake_openai`), are consumed one per completion request.
@@ -24,6 +25,8 @@ class Behaviour:
     retry_after: float | None = None
     seconds: float = 0.0
     malformed: str = "not_json"
+    vision: bool = True  # False: a vision request gets the HTTP 400 of a text-only model
+    logprobs: bool = True  # False: the answer carries no logprobs, even if asked for
 
 
 def error(status: int, message: str | None = None, *, retry_after: float | None = None) -> Behaviour:
@@ -68,6 +71,17 @@ def disconnect() -> Behaviour:
     return Behaviour("disconnect")
 
 
+def no_vision() -> Behaviour:
+    """Answer like a text-only model: a vision request (a message with an `image_url` part) gets OpenAI's
+    HTTP 400 "Invalid content type. image_url is only supported by certain models."; others the default reply."""
+    return Behaviour("reply", vision=False)
+
+
+def no_logprobs(text: str | None = None) -> Behaviour:
+    """Answer `text` (or the default reply) without `logprobs`, even if the request asks for them."""
+    return Behaviour("reply", text=text, logprobs=False)
+
+
 def as_behaviour(item: str | int | Behaviour | None) -> Behaviour:
     """One `script()` item as a Behaviour: reply text (None: the default reply), an HTTP status, or a Behaviour."""
     if isinstance(item, Behaviour):
@@ -76,4 +90,4 @@ def as_behaviour(item: str | int | Behaviour | None) -> Behaviour:
         return Behaviour("reply", text=item)
     if isinstance(item, int) and not isinstance(item, bool):
         return error(item)
-    raise TypeError(f"script() got {item!r}; give reply text, an HTTP status (int), or error()/slow()/malformed()")
+    raise TypeError(f"script() got {item!r}; give reply text, an HTTP status (int), or a helper such as error()")

@@ -33,11 +33,19 @@ _ASK_RE = re.compile(r"\b(?:write|generate)\s+(\d{1,4})\b", re.IGNORECASE)
 
 
 def request_text(body: dict) -> str:
-    """The text a completion request sent: its chat messages' contents, or its legacy prompt."""
+    """The text a completion request sent: its chat messages' contents (the text parts of a list content),
+    or its legacy prompt."""
     if "messages" in body:
-        return "\n".join(str(m.get("content", "")) for m in body.get("messages") or [] if isinstance(m, dict))
+        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        return "\n".join(_content_text(m.get("content", "")) for m in messages)
     prompt = body.get("prompt", "")
     return prompt if isinstance(prompt, str) else "\n".join(map(str, prompt))
+
+
+def _content_text(content: object) -> str:
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return str(content)
 
 
 def made_up_prompts(body: dict, rng: random.Random | None = None) -> str:
