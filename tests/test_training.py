@@ -385,3 +385,19 @@ def test_a_backend_can_hand_back_the_expert_itself(backend, colours, tmp_path):
     result = train_expert(exporting, colours, tmp_path, config(steps=1), skill="colours")
     assert exporting.exported == {name: 4 for name in result.expert.modules}
     assert load_lora_expert(result.expert_path).modules.keys() == result.expert.modules.keys()
+
+
+def test_a_joint_expert_trains_on_the_union_of_several_datasets(backend, colours, tmp_path):
+    other = tmp_path / "shapes"
+    writer = DatasetWriter(other)
+    for index, rgb in enumerate([(250, 250, 250), (5, 5, 5)]):
+        writer.add(Image.new("RGB", (32, 32), rgb), f"shape {index}", index)
+    data = TrainingData.from_folders([colours, other], 32)
+    assert len(data) == len(COLOURS) + 2 and data.sources == [colours, other]
+    assert data.captions[-2:] == ["shape 0", "shape 1"] and data.paths[-1] == other / data.records[-1].file_name
+    assert data.pixels([len(data) - 1]).max().item() < -0.9, "the last example is the black image of `shapes`"
+    result = train_expert(backend, [colours, other], tmp_path / "out", config(steps=2), skill="joint")
+    header = load_lora_expert(result.expert_path).metadata["dataset"]
+    assert header == {"paths": [str(colours), str(other)], "examples": len(COLOURS) + 2}
+    with pytest.raises(ValueError, match="no dataset folder given"):
+        TrainingData.from_folders([], 32)

@@ -47,11 +47,19 @@ def load_image(path: str | Path, resolution: int) -> torch.Tensor:
 
 
 class TrainingData:
-    """The examples of one dataset folder, as latents and conditioning for the loop."""
+    """The examples of one dataset folder (or of several: a joint expert), as latents and conditioning."""
 
-    def __init__(self, folder: str | Path, records: Sequence[DatasetRecord], resolution: int) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        records: Sequence[DatasetRecord],
+        resolution: int,
+        paths: Sequence[Path] | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self.records = list(records)
+        self.paths = list(paths) if paths is not None else [self.folder / r.file_name for r in self.records]
+        self.sources = [self.folder]
         self.resolution = resolution
         self.captions = [r.text for r in self.records]
         self._latents: torch.Tensor | None = None
@@ -75,12 +83,33 @@ class TrainingData:
                 ) from None
         return data
 
+    @classmethod
+    def from_folders(cls, folders: str | Path | Sequence[str | Path], resolution: int) -> TrainingData:
+        """One folder, or the union of several in the order given (SELMA's baseline: one LoRA on all skills)."""
+        if isinstance(folders, str | Path):
+            return cls.from_folder(folders, resolution)
+        parts = [cls.from_folder(f, resolution) for f in folders]
+        if not parts:
+            raise ValueError("no dataset folder given; pass one folder, or a list of folders for a joint expert")
+        if len(parts) == 1:
+            return parts[0]
+        records = [r for part in parts for r in part.records]
+        data = cls(parts[0].folder, records, resolution, [path for part in parts for path in part.paths])
+        data.sources = [part.folder for part in parts]
+        return data
+
+    def describe(self) -> dict:
+        """What the expert file's header says about the data it was trained on."""
+        if len(self.sources) == 1:
+            return {"path": str(self.folder), "examples": len(self)}
+        return {"paths": [str(s) for s in self.sources], "examples": len(self)}
+
     def __len__(self) -> int:
         return len(self.records)
 
     def pixels(self, indices: Sequence[int]) -> torch.Tensor:
         """Images [B, 3, R, R] in [-1, 1] (CPU, fp32)."""
-        return torch.stack([load_image(self.folder / self.records[i].file_name, self.resolution) for i in indices])
+        return torch.stack([load_image(self.paths[i], self.resolution) for i in indices])
 
     @torch.no_grad()
     def build_caches(

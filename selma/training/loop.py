@@ -27,7 +27,7 @@ import math
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +83,7 @@ class ExpertPaths:
 
 def train_expert(
     backend: DenoiserBackend,
-    dataset_dir: str | Path,
+    dataset_dir: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     config: TrainConfig,
     *,
@@ -91,8 +91,8 @@ def train_expert(
     on_step: StepFn | None = None,
     resume: bool = True,
 ) -> TrainResult:
-    """Train the expert of `skill` (LoRA or StyleInject: `config.method`) on `dataset_dir`; write
-    `out_dir/<skill>.safetensors` (+ its work folder).
+    """Train the expert of `skill` (LoRA or StyleInject: `config.method`) on `dataset_dir` (one folder, or a list
+    of folders trained on as one dataset: the joint expert); write `out_dir/<skill>.safetensors` (+ work folder).
 
     `on_step(step, total, loss)` is called after every optimizer step; if it raises (a Cancel), a checkpoint
     of that step is saved and the exception re-raised, so the next call resumes there. With `resume` (the
@@ -101,14 +101,14 @@ def train_expert(
     """
     if not isinstance(skill, str) or not _SKILL_RE.match(skill):
         raise ValueError(f"skill={skill!r} is not a valid name; use letters, digits, '_', '-' or '.' (max 64)")
-    data = TrainingData.from_folder(dataset_dir, config.resolution)
+    data = TrainingData.from_folders(dataset_dir, config.resolution)
     check_target_modules(backend.module, config.target_modules)
     if config.batch_size > len(data):
         log.warning(
             "batch_size=%d is larger than the %d examples of %s: each batch repeats examples",
             config.batch_size,
             len(data),
-            dataset_dir,
+            ", ".join(str(s) for s in data.sources),
         )
     trainer = _ExpertTrainer(backend, data, ExpertPaths(Path(out_dir), skill), config, on_step, resume)
     out_of_memory = None

@@ -130,7 +130,7 @@ class TrainerFiles:
             "base_model": self.fingerprint,
             "steps": self.step,
             "config": self.config.to_json(),
-            "dataset": {"path": str(self.data.folder), "examples": len(self.data)},
+            "dataset": self.data.describe(),
             "final_loss": self._final_loss(),
             "world_size": self.accelerator.num_processes,
         }
