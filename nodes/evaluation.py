@@ -1,13 +1,19 @@
-"""The workflow's last node: base vs expert(s) side by side on held-out prompts, as one captioned grid.
+"""The workflow's last nodes: base vs expert(s) side by side on held-out prompts, as a captioned grid, and as
+numbers (SELMA Evaluator + SELMA Evaluate: DSG, VQAScore, CLIPScore and the scoreboard).
 
 The native graph renders each column (the same prompts and seeds through KSampler, with and without the expert);
-this node only turns the IMAGE batches into PIL images and calls the core's `draw_comparison_grid` (the same
-grid `selma compare` draws), then saves the PNG to output/selma/<run>/comparison/.
+these nodes only turn the IMAGE batches into PIL images and call the core: `draw_comparison_grid` (the grid
+`selma compare` draws, saved to output/selma/<run>/comparison/) and `score_images` + the scoreboard (what
+`selma eval` writes, into output/selma/<run>/evaluation/<label>/...).
 """
 
 from __future__ import annotations
 
+import json
+
+from ..selma.evaluation.answerer import ANSWERER_BACKENDS, AnswererConfig
 from ..selma.evaluation.comparison import draw_comparison_grid, parse_labels, save_grid
+from ..selma.evaluation.scoring import EvalConfig
 from .glue.comfy_env import output_directory, run_directory
 from .glue.images import pil_to_tensor, tensors_to_pil
 
@@ -88,5 +94,89 @@ def _next_free(folder, prefix: str):
     return folder / f"{prefix}_{k:05d}.png"
 
 
-NODE_CLASS_MAPPINGS = {"SelmaCompareGrid": SelmaCompareGrid}
-NODE_DISPLAY_NAME_MAPPINGS = {"SelmaCompareGrid": "SELMA Compare Grid"}
+class SelmaEvaluator:
+    DESCRIPTION = (
+        "What scores the images: an answerer for DSG and VQAScore questions (a local chat VLM folder or hub id, a "
+        "BLIP VQA model, or an OpenAI-compatible vision server — its key only by the NAME of an env variable), a "
+        "CLIP model for CLIPScore, and (optional) the LLM that writes DSG questions."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("SELMA_EVALUATOR",)
+    RETURN_NAMES = ("evaluator",)
+    FUNCTION = "make"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "answerer": (list(ANSWERER_BACKENDS), {"default": "transformers"}),
+                "answerer_model": ("STRING", {"default": "", "tooltip": "VLM/BLIP folder or hub id; server model name"}),
+                "clip_model": ("STRING", {"default": "", "tooltip": "CLIP folder or hub id ('' = no CLIPScore)"}),
+                "metrics": ("STRING", {"default": "dsg,vqascore,clipscore", "tooltip": "comma-separated"}),
+                "base_url": ("STRING", {"default": "", "tooltip": "openai answerer: the server's /v1 URL"}),
+                "api_key_env": ("STRING", {"default": "OPENAI_API_KEY", "tooltip": "NAME of the env variable"}),
+                "batch_size": ("INT", {"default": 8, "min": 1, "max": 256}),
+            },
+            "optional": {"llm": ("SELMA_LLM", {"tooltip": "writes DSG questions (default: the template backend)"})},
+        }
+
+    def make(self, answerer, answerer_model, clip_model, metrics, base_url, api_key_env, batch_size, llm=None):
+        names = tuple(m.strip() for m in metrics.split(",") if m.strip())
+        needs_answerer = {"dsg", "vqascore"} & set(names)
+        config = AnswererConfig(answerer, answerer_model.strip(), base_url.strip(), api_key_env.strip(),
+                                batch_size=batch_size) if needs_answerer else None  # fmt: skip
+        return (EvalConfig(metrics=names, answerer=config, clip_model=clip_model.strip(), llm=llm),)
+
+
+class SelmaEvaluate:
+    DESCRIPTION = (
+        "Scores each connected IMAGE input (one variant: base, an expert, merged...; one image per prompt) for "
+        "faithfulness to its prompt with DSG, VQAScore and CLIPScore, and draws the scoreboard: means with 95% "
+        "intervals and differences vs the first input. Answers are cached in output/selma/<run>/evaluation/."
+    )
+    CATEGORY = CATEGORY
+    INPUT_IS_LIST = True
+    OUTPUT_NODE = True
+    RETURN_TYPES = ("IMAGE", "STRING")
+    RETURN_NAMES = ("scoreboard", "scoreboard_json")
+    FUNCTION = "evaluate"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        image = {"tooltip": "one variant: VAE Decode output, one image per prompt"}
+        return {
+            "required": {
+                "evaluator": ("SELMA_EVALUATOR",),
+                "images_1": ("IMAGE", image),
+                "prompts": ("STRING", {"multiline": True, "default": "", "tooltip": "the prompts (list or lines)"}),
+                "labels": ("STRING", {"default": "base,merged", "tooltip": "comma-separated; the first is the base"}),
+                "skill": ("STRING", {"default": "custom", "tooltip": "the skill the prompts test"}),
+                "run_name": ("STRING", {"default": "selma", "tooltip": "folder under output/selma/"}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "row r: seed + r"}),
+            },
+            "optional": {f"images_{k}": ("IMAGE", image) for k in range(2, COLUMNS + 1)},
+        }
+
+    def evaluate(self, evaluator, images_1, prompts, labels, skill, run_name, seed, **more):
+        from .glue.evaluate import evaluate_columns
+
+        columns = [images_1] + [more[f"images_{k}"] for k in range(2, COLUMNS + 1) if more.get(f"images_{k}")]
+        pil_columns = [[image for batch in tensors_to_pil(column) for image in batch] for column in columns]
+        texts = split_prompts(prompts)
+        grid_rows(pil_columns, len(texts))  # one image per prompt in every column, or a clear error
+        names = parse_labels(labels[0], len(columns))
+        png, data = evaluate_columns(evaluator[0], dict(zip(names, pil_columns, strict=True)), texts, skill[0].strip(),
+                                     run_directory(run_name[0].strip()), seed[0])  # fmt: skip
+        return {"ui": {"text": [data["markdown"]]}, "result": (pil_to_tensor([png]), json.dumps(data["scoreboard"]))}
+
+
+NODE_CLASS_MAPPINGS = {
+    "SelmaCompareGrid": SelmaCompareGrid,
+    "SelmaEvaluator": SelmaEvaluator,
+    "SelmaEvaluate": SelmaEvaluate,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "SelmaCompareGrid": "SELMA Compare Grid",
+    "SelmaEvaluator": "SELMA Evaluator",
+    "SelmaEvaluate": "SELMA Evaluate",
+}

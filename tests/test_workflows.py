@@ -27,7 +27,7 @@ MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft", "
 ACCEPTED_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt")
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
-EXPECTED = {"selma_full_pipeline", "selma_train_expert", "selma_merge_compare"}
+EXPECTED = {"selma_full_pipeline", "selma_train_expert", "selma_merge_compare", "selma_evaluate"}
 
 
 # ----------------------------------------------------------------------------------------------- schemas

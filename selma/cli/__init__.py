@@ -24,6 +24,7 @@ COMMANDS = {
     "demo": ("demo", "run the pipeline end to end on the embedded defaults (tiny model, offline LLM)"),
     "run": ("run", "run the whole pipeline from a JSON/TOML config, stage by stage (resumes)"),
     "compare": ("compare", "a captioned grid: base model vs each expert vs merged, the same seed per row"),
+    "eval": ("evaluate", "score images for faithfulness (DSG, VQAScore, CLIPScore) into a scoreboard"),
 }
 
 

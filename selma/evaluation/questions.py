@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic_files import append_jsonl, read_jsonl
@@ -61,6 +62,18 @@ _LINE_RE = re.compile(r"^\s*(\d+)\s*[|.)]\s*([a-z]+)\s*\|\s*(.+?)\s*\|\s*([\d,\s
 QuestionFn = Callable[[Mapping], list[Question]]
 
 
+@dataclass(frozen=True)
+class PromptSkill:
+    """The SkillSpec of prompts that come without a Skill (`selma eval` on a prompt file, the Evaluate node)."""
+
+    name: str
+    description: str = "prompts to evaluate"
+    examples: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+    word_limit: int = 0
+    grammar: str = "everyday"
+
+
 def questions_path(eval_dir: str | Path, skill_name: str) -> Path:
     """EVAL_DIR/questions/<skill>.jsonl; EVAL_DIR is RUN_DIR/evaluation in a run."""
     return Path(eval_dir) / "questions" / f"{skill_name}.jsonl"
@@ -96,34 +109,52 @@ def build_question_request(skill: SkillSpec, prompt: str, seed: int, call_id: in
 
 
 def scene_questions(scene: Mapping) -> list[Question]:
-    """Exact questions from the scene a template grammar recorded: {"entities": [{"noun", "count", "attributes"}],
-    "relations": [{"subject", "relation", "object"}], "text": [...]} (indices into entities)."""
+    """Exact questions from the scene a template grammar recorded (`selma.llm.grammars.scene` builds it):
+    {"entities": [{"noun", "plural", "count", "count_word", "attributes", "number"}], "relations": [{"subject",
+    "relation", "object", "object2"}], "places": [{"subject", "place"}], "text": [...], "global": [...]} (indices
+    into entities; every key optional but "noun"). An entity's "number" is "plural" for an uncounted plural ("Are
+    there boots?") or "mass" ("Is there pasta?"); "object2" is the second object of a relation such as "between";
+    a place is a phrase said of one entity ("Is the mug on a wooden desk?")."""
     questions: list[Question] = []
 
-    def add(category: str, text: str, parents: tuple[int, ...] = (), **spec) -> int:
-        questions.append(Question(len(questions) + 1, category, text, parents, spec))
+    def add(category: str, wording: str, parents: tuple[int, ...] = (), /, **spec) -> int:
+        questions.append(Question(len(questions) + 1, category, wording, parents, spec))
         return len(questions)
+
+    def subject(entity: Mapping) -> str:  # "Is the cup" / "Are the apples"
+        if int(entity.get("count", 1)) == 1 and entity.get("number") != "plural":
+            return f"Is the {entity['noun']}"
+        return f"Are the {entity.get('plural') or entity['noun']}"
+
+    def target(entity: Mapping) -> str:  # "the table" (a counted object keeps its noun, as it always has)
+        return f"the {entity.get('plural') or entity['noun'] if entity.get('number') == 'plural' else entity['noun']}"
 
     entity_ids = []
     for index, entity in enumerate(scene.get("entities", ())):
         noun, plural = entity["noun"], entity.get("plural") or entity["noun"]
         article = "an" if noun[:1].lower() in "aeiou" else "a"
-        eid = add("entity", f"Is there {article} {noun}?", entity=index)
+        there = {"plural": f"Are there {plural}?", "mass": f"Is there {noun}?"}.get(entity.get("number", ""))
+        eid = add("entity", there or f"Is there {article} {noun}?", entity=index)
         entity_ids.append(eid)
         count = int(entity.get("count", 1))
         if count != 1:
             add("count", f"Are there {entity.get('count_word', count)} {plural}?", (eid,), entity=index, count=count)
         for attribute in entity.get("attributes", ()):
-            text = f"Is the {noun} {attribute}?" if count == 1 else f"Are the {plural} {attribute}?"
-            add("attribute", text, (eid,), entity=index, attribute=attribute)
+            add("attribute", f"{subject(entity)} {attribute}?", (eid,), entity=index, attribute=attribute)
     for relation in scene.get("relations", ()):
-        a, b = relation["subject"], relation["object"]
-        subject, target = scene["entities"][a], scene["entities"][b]
-        if int(subject.get("count", 1)) == 1:
-            text = f"Is the {subject['noun']} {relation['relation']} the {target['noun']}?"
+        a, b, c = relation["subject"], relation["object"], relation.get("object2")
+        entities = scene["entities"]
+        text = f"{subject(entities[a])} {relation['relation']} {target(entities[b])}"
+        if c is None:
+            add("relation", text + "?", (entity_ids[a], entity_ids[b]), subject=a, object=b,
+                relation=relation["relation"])  # fmt: skip
         else:
-            text = f"Are the {subject.get('plural') or subject['noun']} {relation['relation']} the {target['noun']}?"
-        add("relation", text, (entity_ids[a], entity_ids[b]), subject=a, object=b, relation=relation["relation"])
+            add("relation", f"{text} and {target(entities[c])}?", (entity_ids[a], entity_ids[b], entity_ids[c]),
+                subject=a, object=b, object2=c, relation=relation["relation"])  # fmt: skip
+    for place in scene.get("places", ()):
+        a = place["subject"]
+        add("relation", f"{subject(scene['entities'][a])} {place['place']}?", (entity_ids[a],), subject=a,
+            place=place["place"])  # fmt: skip
     for text in scene.get("text", ()):
         add("text", f'Does the image show the text "{text}"?', text=text)
     for item in scene.get("global", ()):

@@ -48,8 +48,9 @@ class Row:
         return data
 
 
-def build_scoreboard(scores: Iterable[ItemScore], *, seed: int = 0) -> list[Row]:
-    """Rows in a stable order: skills and metrics as first seen, base first, then the variants as first seen."""
+def build_scoreboard(scores: Iterable[ItemScore], *, seed: int = 0, base: str = BASE) -> list[Row]:
+    """Rows in a stable order: skills and metrics as first seen, `base` first (the variant the others are
+    compared with), then the variants as first seen."""
     grouped: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
     order: dict[str, list[str]] = {"skill": [], "variant": [], "metric": []}
     for s in scores:
@@ -57,16 +58,16 @@ def build_scoreboard(scores: Iterable[ItemScore], *, seed: int = 0) -> list[Row]
             if getattr(s, key) not in order[key]:
                 order[key].append(getattr(s, key))
         grouped[s.skill, s.variant, s.metric][s.item] = s.score
-    variants = sorted(order["variant"], key=lambda v: (v != BASE, order["variant"].index(v)))
+    variants = sorted(order["variant"], key=lambda v: (v != base, order["variant"].index(v)))
     rows = []
     for skill in order["skill"]:
         for metric in order["metric"]:
-            base = grouped.get((skill, BASE, metric))
+            reference = grouped.get((skill, base, metric))
             for variant in variants:
                 values = grouped.get((skill, variant, metric))
                 if not values:
                     continue
-                vs_base = paired_difference(values, base, seed=seed) if base and variant != BASE else None
+                vs_base = paired_difference(values, reference, seed=seed) if reference and variant != base else None
                 rows.append(Row(skill, variant, metric, bootstrap(list(values.values()), seed=seed), vs_base))
     return rows
 

@@ -136,3 +136,35 @@ def compare(g: Graph, columns: list[tuple[str, Out]], prompts: Out, title: str) 
         return
     for label, out in columns:
         g.add("SaveImage", title=f"Save: {label}", images=out, filename_prefix=f"selma/compare_{label}")
+
+
+# A small real chat VLM and CLIP (downloaded by transformers on first use); any folder or hub id works.
+ANSWERER_MODEL = "llava-hf/llava-interleave-qwen-0.5b-hf"
+CLIP_MODEL = "openai/clip-vit-base-patch32"
+
+
+def evaluate(g: Graph, columns: list[tuple[str, Out]], prompts: Out, skill: str, title: str) -> Node:
+    """SELMA Evaluator -> SELMA Evaluate: the variants' images scored (VQAScore, CLIPScore) into a scoreboard."""
+    evaluator = g.add(
+        "SelmaEvaluator",
+        title="Evaluator (answerer + CLIP)",
+        answerer="transformers",
+        answerer_model=ANSWERER_MODEL,
+        clip_model=CLIP_MODEL,
+        metrics="vqascore,clipscore",
+        base_url="",
+        api_key_env="OPENAI_API_KEY",
+        batch_size=8,
+    )
+    images = {f"images_{k}": out for k, (_, out) in enumerate(columns, start=1)}
+    return g.add(
+        "SelmaEvaluate",
+        title=title,
+        evaluator=evaluator.out(0),
+        prompts=prompts,
+        labels=", ".join(label for label, _ in columns),
+        skill=skill,
+        run_name=SMOKE["run_name"],
+        seed=42,
+        **images,
+    )

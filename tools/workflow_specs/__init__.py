@@ -4,6 +4,12 @@ exist, else the workflow is skipped) and build(g), which adds the nodes top to b
 A module's name is the file stem it writes in workflows/.
 """
 
-from . import selma_full_pipeline, selma_merge_compare, selma_styleinject_inspect, selma_train_expert
+from . import (
+    selma_evaluate,
+    selma_full_pipeline,
+    selma_merge_compare,
+    selma_styleinject_inspect,
+    selma_train_expert,
+)
 
-SPECS = (selma_full_pipeline, selma_train_expert, selma_merge_compare, selma_styleinject_inspect)
+SPECS = (selma_full_pipeline, selma_train_expert, selma_merge_compare, selma_styleinject_inspect, selma_evaluate)
