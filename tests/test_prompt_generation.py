@@ -120,6 +120,7 @@ def test_template_run_writes_diverse_records_with_exact_max_scores(tmp_path):
         assert record["max_rouge_l"] == expected <= 0.8
         assert record["skill"] == "counting" and record["source"] == "template"
         assert len(record["text"].split()) <= skill.word_limit
+        assert record["scene"]["entities"], "a template prompt carries the scene it was built from"
         pool.append(record["text"])
     assert len({r["text"] for r in records}) == 60
 
@@ -216,6 +217,7 @@ def test_openai_backend_end_to_end_keeps_the_key_out_of_files(tmp_path, openai_s
         result = generate_prompts(SKILL, llm, tmp_path, PromptGenConfig(count=30, concurrency=4))
     assert result.complete and len(set(result.prompts)) == 30
     assert {r["source"] for r in read_jsonl(result.path)} == {"openai:fake-gpt"}
+    assert not any("scene" in r for r in read_jsonl(result.path)), "only the template backend records scenes"
     assert all(r.body["model"] == "fake-gpt" for r in openai_server.completion_requests)
     for file in tmp_path.rglob("*"):
         if file.is_file():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 import re
 import shutil
 from pathlib import Path
@@ -41,6 +42,13 @@ def many(grammar: str, calls: int = 10) -> list[str]:
 
 def test_every_grammar_has_a_builtin_skill():
     assert set(GRAMMARS) == set(TEMPLATE_GRAMMARS) == set(SKILLS)
+
+
+@pytest.mark.parametrize("grammar", TEMPLATE_GRAMMARS)
+def test_each_grammar_returns_its_prompt_with_the_scene_it_was_built_from(grammar):
+    text, scene = GRAMMARS[grammar](random.Random(0), SKILLS[grammar].word_limit)
+    assert isinstance(text, str) and text and scene["entities"]
+    assert all(e["noun"].lower() in text.lower() or e["plural"].lower() in text.lower() for e in scene["entities"])
 
 
 def test_make_backend_defaults_to_template():

@@ -1,15 +1,20 @@
 """The offline prompt writer, used when no LLM is configured: `TemplateBackend` answers a request with a
 numbered list drawn from the skill's grammar.
 
-`GRAMMARS` names the grammars (one module each in `grammars/`, words in `vocab/*.json`);
-`generate_prompts` draws distinct prompts within the word limit, deterministic per seed.
+`GRAMMARS` names the grammars (one module each in `grammars/`, words in `vocab/*.json`); each returns a prompt
+and the scene it was built from (`grammars/scene.py`). `generate_scenes` draws distinct prompts within the word
+limit with their scenes, deterministic per seed; `generate_prompts` is the same without the scenes.
+`TemplateBackend.scenes` keeps the scene of every prompt it wrote, so the prompt stage can save it and the
+evaluation stage derive exact DSG questions; it writes no questions itself.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable, Sequence
 
+from ..errors import LLMError
 from .base import LLMConfig, LLMRequest
 from .grammars.art import art
 from .grammars.attribute import attribute
@@ -22,7 +27,8 @@ from .grammars.whoops import whoops
 
 _TRIES_PER_PROMPT = 200
 
-GRAMMARS: dict[str, Callable[[random.Random, int], str]] = {
+Grammar = Callable[[random.Random, int], tuple[str, dict]]
+GRAMMARS: dict[str, Grammar] = {
     "counting": counting,
     "spatial": spatial,
     "text": text,
@@ -34,42 +40,62 @@ GRAMMARS: dict[str, Callable[[random.Random, int], str]] = {
 }
 
 
+def generate_scenes(
+    grammar: str, num_prompts: int, word_limit: int, seed: int, avoid: Sequence[str] = ()
+) -> list[tuple[str, dict]]:
+    """`num_prompts` distinct (prompt, scene) pairs of one grammar, each prompt within `word_limit` words; same
+    seed, same list."""
+    if grammar not in GRAMMARS:
+        raise ValueError(f"template grammar {grammar!r} is not known; use one of {', '.join(GRAMMARS)}")
+    write, rng = GRAMMARS[grammar], random.Random(seed)
+    written: list[tuple[str, dict]] = []
+    seen = set(avoid)
+    for _ in range(max(num_prompts, 1) * _TRIES_PER_PROMPT):
+        if len(written) >= num_prompts:
+            break
+        prompt, scene = write(rng, word_limit)
+        if len(prompt.split()) <= word_limit and prompt not in seen:
+            seen.add(prompt)
+            written.append((prompt, scene))
+    if len(written) < num_prompts:
+        raise ValueError(
+            f"the {grammar!r} template grammar wrote only {len(written)} of {num_prompts} prompts within "
+            f"word_limit={word_limit}; raise the skill's word_limit or use an LLM backend"
+        )
+    return written
+
+
 def generate_prompts(
     grammar: str, num_prompts: int, word_limit: int, seed: int, avoid: Sequence[str] = ()
 ) -> list[str]:
     """`num_prompts` distinct prompts of one grammar, each within `word_limit` words; same seed, same list."""
-    if grammar not in GRAMMARS:
-        raise ValueError(f"template grammar {grammar!r} is not known; use one of {', '.join(GRAMMARS)}")
-    write, rng = GRAMMARS[grammar], random.Random(seed)
-    prompts: list[str] = []
-    seen = set(avoid)
-    for _ in range(max(num_prompts, 1) * _TRIES_PER_PROMPT):
-        if len(prompts) >= num_prompts:
-            break
-        prompt = write(rng, word_limit)
-        if len(prompt.split()) <= word_limit and prompt not in seen:
-            seen.add(prompt)
-            prompts.append(prompt)
-    if len(prompts) < num_prompts:
-        raise ValueError(
-            f"the {grammar!r} template grammar wrote only {len(prompts)} of {num_prompts} prompts within "
-            f"word_limit={word_limit}; raise the skill's word_limit or use an LLM backend"
-        )
-    return prompts
+    return [prompt for prompt, _ in generate_scenes(grammar, num_prompts, word_limit, seed, avoid)]
 
 
 class TemplateBackend:
-    """Offline, deterministic LLM stand-in: answers a request with a numbered list from the skill's grammar."""
+    """Offline, deterministic LLM stand-in: answers a request with a numbered list from the skill's grammar, and
+    keeps each prompt's scene in `scenes` (prompt text -> scene)."""
 
     def __init__(self, config: LLMConfig):
         self.config = config
         self.label = config.label
+        self.scenes: dict[str, dict] = {}
+        self._lock = threading.Lock()  # the prompt stage calls `complete` from several threads
 
     def complete(self, request: LLMRequest) -> str:
-        prompts = generate_prompts(
+        if request.task == "questions":
+            raise LLMError(
+                "the offline template backend writes DSG questions only for prompts it generated itself (from the "
+                "scene it recorded); to ask questions about any other prompt, use an LLM backend "
+                "(backend = 'openai' or 'transformers')"
+            )
+        written = generate_scenes(
             request.skill.grammar, request.num_prompts, request.skill.word_limit, request.seed, request.examples
         )
-        return "\n".join(f"{i}. {p}" for i, p in enumerate(prompts, 1))
+        with self._lock:
+            for prompt, scene in written:
+                self.scenes.setdefault(prompt, scene)
+        return "\n".join(f"{i}. {p}" for i, (p, _) in enumerate(written, 1))
 
     def close(self) -> None:
         pass

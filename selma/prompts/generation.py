@@ -5,7 +5,9 @@ the prompts accepted so far*, asks for 20 more, and parses the numbered lines of
 candidate is kept iff its maximum ROUGE-L F against the seeds and everything kept so far is at most the
 threshold; a kept prompt joins the pool at once. Calls run concurrently, but their answers are filtered
 in call order, so a deterministic backend gives the same file whatever the concurrency. Kept prompts
-are appended to `prompts/<skill>.jsonl` after every call, so a killed run resumes where it stopped.
+are appended to `prompts/<skill>.jsonl` after every call, so a killed run resumes where it stopped; a prompt
+the offline template backend wrote also carries the scene it was built from (`"scene"`, see
+`selma.llm.grammars.scene`), from which the evaluation stage derives its DSG questions exactly.
 """
 
 from __future__ import annotations
@@ -183,6 +185,7 @@ def generate_prompts(
     budget = config.call_budget(config.count - len(kept))
     backend = make_backend(llm) if isinstance(llm, LLMConfig) else llm
     workers = min(config.concurrency, getattr(backend, "max_concurrency", config.concurrency))
+    scenes: dict[str, dict] = getattr(backend, "scenes", {})  # prompt -> the scene it was built from, if any
     log.info("generating %d prompts for skill %r with %s", config.count - len(kept), skill.name, backend.label)
 
     def submit(pool: ThreadPoolExecutor, call_id: int) -> Future:
@@ -226,16 +229,17 @@ def generate_prompts(
                     continue
                 seen.add(key)
                 kept.append(text)
-                new_records.append(
-                    {
-                        "text": text,
-                        "skill": skill.name,
-                        "source": backend.label,
-                        "max_rouge_l": score,
-                        "call_id": call_id,
-                        "seed": call_seed(config.seed, skill.name, call_id),
-                    }
-                )
+                record = {
+                    "text": text,
+                    "skill": skill.name,
+                    "source": backend.label,
+                    "max_rouge_l": score,
+                    "call_id": call_id,
+                    "seed": call_seed(config.seed, skill.name, call_id),
+                }
+                if text in scenes:  # the template backend's scene: exact DSG questions for evaluation
+                    record["scene"] = scenes[text]
+                new_records.append(record)
             append_jsonl(path, new_records)
             result.added += len(new_records)
             if on_progress is not None:

@@ -7,12 +7,14 @@ import random
 
 from ..template_vocab import SpatialScene, vocab
 from .english import cap, with_article
+from .scene import Scene
 
 
-def _describe(rng: random.Random, noun: str, used: set[str], p_adjective: float = 0.8) -> str:
-    """'a red ceramic mug': an article, at most two fitting adjectives not yet `used` in the prompt, the noun."""
+def _describe(rng: random.Random, noun: str, used: set[str], p_adjective: float = 0.8) -> tuple[str, tuple[str, ...]]:
+    """('a red ceramic mug', ('red', 'ceramic')): an article, at most two fitting adjectives not yet `used` in the
+    prompt, the noun; and the adjectives."""
     if rng.random() >= p_adjective:
-        return with_article(noun)
+        return with_article(noun), ()
     o = vocab().objects
     if noun in o.fixed_adjectives:
         options = [(a,) for a in o.fixed_adjectives[noun]]
@@ -24,10 +26,10 @@ def _describe(rng: random.Random, noun: str, used: set[str], p_adjective: float 
         options = [(colour,)] + [(m,) for m in materials] + [(colour, m) for m in materials]
     options = [x for x in options if used.isdisjoint(" ".join(x).split())]
     if not options:
-        return with_article(noun)
+        return with_article(noun), ()
     adjectives = rng.choice(options)
     used.update(" ".join(adjectives).split())
-    return with_article(" ".join((*adjectives, noun)))
+    return with_article(" ".join((*adjectives, noun))), adjectives
 
 
 def _relation(rng: random.Random, scene: SpatialScene) -> tuple[str, str, str]:
@@ -56,7 +58,7 @@ def _relation(rng: random.Random, scene: SpatialScene) -> tuple[str, str, str]:
             return a, rel, b
 
 
-def spatial(rng: random.Random, word_limit: int) -> str:
+def spatial(rng: random.Random, word_limit: int) -> tuple[str, dict]:
     """Two or three objects placed by explicit relations: left of, behind, on top of, under, above."""
     v = vocab()
     scenes = v.spatial.scenes
@@ -66,21 +68,36 @@ def spatial(rng: random.Random, word_limit: int) -> str:
     others = [n for n in scene.objects if n not in (a, b)]
     c = rng.choice(others)
     used: set[str] = set()
-    A, B, C = _describe(rng, a, used), _describe(rng, b, used), _describe(rng, c, used)
+    (A, a_adj), (B, b_adj), (C, c_adj) = _describe(rng, a, used), _describe(rng, b, used), _describe(rng, c, used)
     rel2 = rng.choice(v.spatial.lateral)
     pattern = rng.randrange(7)
-    if pattern == 0:
-        return f"{cap(A)} {rel} {B} {where}."
-    if pattern == 1:
-        return f"{cap(where)}, {A} is {rel} {B}."
-    if pattern == 2:
-        return f"{cap(A)} {rel} {B} {where}, with {C} {rel2} the {b}."
+    record = Scene()
     if pattern in (3, 4):
         used.clear()
-        x, y, z = (_describe(rng, n, used) for n in rng.sample(scene.objects, 3))
+        nouns = rng.sample(scene.objects, 3)
+        (x, x_adj), (y, y_adj), (z, z_adj) = (_describe(rng, n, used) for n in nouns)
+        ids = [record.entity(n, *adjectives) for n, adjectives in zip(nouns, (x_adj, y_adj, z_adj), strict=True)]
+        record.place(where, *ids)
         if pattern == 3:
-            return f"{cap(x)} between {y} and {z} {where}."
-        return f"{cap(where)}: {x} on the left, {y} in the middle and {z} on the right."
-    if pattern == 5:
-        return f"{cap(A)} {rel} {B}, while {C} is {rel2} the {a}, {where}."
-    return f"{rng.choice(v.photos.openers)} {A} {rel} {B} {where}."
+            record.relate(ids[0], "between", ids[1], ids[2])
+            return f"{cap(x)} between {y} and {z} {where}.", record.to_json()
+        for i, side in zip(ids, ("on the left", "in the middle", "on the right"), strict=True):
+            record.place(side, i)
+        return f"{cap(where)}: {x} on the left, {y} in the middle and {z} on the right.", record.to_json()
+    ids = [record.entity(a, *a_adj), record.entity(b, *b_adj)]
+    record.relate(ids[0], rel, ids[1])
+    if pattern in (2, 5):
+        ids.append(record.entity(c, *c_adj))
+        record.relate(ids[2], rel2, ids[1] if pattern == 2 else ids[0])
+    record.place(where, *ids)
+    if pattern == 0:
+        text = f"{cap(A)} {rel} {B} {where}."
+    elif pattern == 1:
+        text = f"{cap(where)}, {A} is {rel} {B}."
+    elif pattern == 2:
+        text = f"{cap(A)} {rel} {B} {where}, with {C} {rel2} the {b}."
+    elif pattern == 5:
+        text = f"{cap(A)} {rel} {B}, while {C} is {rel2} the {a}, {where}."
+    else:
+        text = f"{rng.choice(v.photos.openers)} {A} {rel} {B} {where}."
+    return text, record.to_json()
