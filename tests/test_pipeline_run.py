@@ -83,6 +83,17 @@ def config(**sections) -> dict:
             {"run_dir": "r", "skills": [{"name": "merged", "description": "d", "examples": ["a b", "c d", "e f"]}]},
             r"may not be named 'merged'",
         ),
+        (
+            {"run_dir": "r", "skills": [{"name": "joint", "description": "d", "examples": ["a b", "c d", "e f"]}]},
+            r"may not be named 'joint'",
+        ),
+        (config(joint={"enabled": True, "rank": 0}), r"\[joint\]: TrainConfig.rank=0"),
+        (config(evaluate={"metrics": ["fid"]}), r"\[evaluate\]: evaluation metrics \['fid'\] must be"),
+        (config(evaluate={"answerer": {"backend": "gpt4"}}), r"\[evaluate\] answerer: answerer backend='gpt4'"),
+        (config(evaluate={"answerer": {"backend": "openai", "model": "m", "api_key": "sk-1"}}), r"never put an API"),
+        (config(images={"model": "some/model"}, evaluate={"metrics": ["clipscore"]}), r"CLIPScore needs a CLIP"),
+        (config(evaluate={"prompts": 0}), r"\[evaluate\] prompts=0 must be an integer"),
+        (config(evaluate={"stepz": 2}), r"\[evaluate\]: unknown key\(s\) 'stepz'; allowed: enabled, prompts"),
     ],
 )
 def test_config_errors_name_the_problem(data, match):
@@ -161,6 +172,40 @@ def test_selma_run_makes_every_artifact_and_a_rerun_does_no_work(tmp_path, capsy
     assert after == before, "a rerun of a finished run writes nothing"
     assert main(["compare", "--run-dir", str(run)]) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+def test_evaluation_and_joint_stages_score_every_variant_and_a_rerun_asks_nothing(tmp_path, capsys):
+    path = tmp_path / "run.toml"
+    path.write_text(TINY_RUN.replace('skills = ["counting", "spatial"]', 'skills = ["counting"]').replace(
+        "[compare]", "[joint]\nenabled = true\nsteps = 2\n[evaluate]\nprompts = 2\nsteps = 2\nresolution = 32\n"
+        'metrics = ["dsg", "vqascore"]\nanswerer = {backend = "transformers", model = "tiny", device = "cpu"}\n[compare]'
+    ))  # fmt: skip
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    run = tmp_path / "run"
+    board = json.loads((run / "evaluation" / "scoreboard.json").read_text())
+    rows = {(r["variant"], r["metric"]): r for r in board["rows"]}
+    assert set(rows) == {(v, m) for v in ("base", "counting", "merged", "joint") for m in ("dsg", "vqascore")}
+    assert all(r["n"] == 2 and r["ci_low"] <= r["mean"] <= r["ci_high"] for r in rows.values())
+    assert "vs_base" in rows["joint", "dsg"] and "vs_base" not in rows["base", "dsg"]
+    assert len(list((run / "evaluation" / "images" / "counting").rglob("*.png"))) == 4 * 2
+    questions = [json.loads(line) for line in (run / "evaluation" / "questions" / "counting.jsonl").open()]
+    assert len(questions) == 2 and {q["source"] for q in questions} == {"scene"}, "template prompts: exact questions"
+    held_out = json.loads((run / "comparison" / "counting.prompts.json").read_text())
+    assert [q["prompt"] for q in questions] == held_out[:2]
+    assert (run / "experts" / "joint.safetensors").is_file()
+    assert "| counting | joint | DSG | 2 |" in out and (run / "evaluation" / "scoreboard.png").is_file()
+    answers = (run / "evaluation" / "answers.jsonl").read_text()
+    before = mtimes(run)
+    assert main(["run", str(path)]) == 0
+    assert "0 answerer call(s)" in capsys.readouterr().out
+    after = mtimes(run)
+    for name in ("run_config.json", "skills/counting.json"):
+        del before[name], after[name]
+    assert after == before and (run / "evaluation" / "answers.jsonl").read_text() == answers
+    assert main(["eval", "--run-dir", str(run)]) == 0
+    assert "0 answerer call(s)" in capsys.readouterr().out
+    assert main(["compare", "--run-dir", str(run)]) == 0, "the saved config (with [evaluate], [joint]) reads back"
 
 
 @pytest.mark.slow

@@ -3,8 +3,10 @@
 The demo is `selma run` with a built-in config (`demo_config`): the tiny random SD model (built into
 RUN_DIR/models/tiny-sd), the offline template prompt writer, two skills -> prompts -> datasets (32 px, 2 steps,
 a contact sheet per skill) -> one LoRA expert per skill (rank 4) -> a StyleInject expert (2 styles) with its
-routers inspected -> an SVD merge -> a comparison grid per skill (base vs each expert vs merged, on held-out
-prompts). Demo and run share one code path: `run_pipeline`.
+routers inspected -> a joint LoRA on both skills' data (SELMA's baseline) -> an SVD merge -> the evaluation
+(DSG, VQAScore, CLIPScore of base, each expert, merged and joint on held-out prompts, with tiny random answerers:
+the numbers test the plumbing, not faithfulness) -> a comparison grid per skill. Demo and run share one code
+path: `run_pipeline`.
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ def demo_config(run_dir: str | Path, prompts: int = 12, train_steps: int = 6) ->
             "inspect_prompts": 2,
             "inspect_steps": 2,
         },
+        "joint": {"enabled": True},  # SELMA's baseline: one LoRA on both skills' data
         "merge": {"method": "svd", "rank": 4},
+        "evaluate": {"enabled": True, "prompts": 2, "steps": 2, "resolution": 32, "seed": 0},
         "compare": {"prompts": 2, "steps": 2, "resolution": 32, "guidance": 7.5, "seed": 0},
     }
 

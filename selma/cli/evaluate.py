@@ -57,7 +57,6 @@ def _metrics(args: argparse.Namespace) -> tuple[str, ...] | None:
 
 
 def _run_dir_mode(args: argparse.Namespace) -> int:
-    from ..pipeline.evaluate_config import EvaluateStage
     from ..pipeline.run_config import parse_run_config
     from ..pipeline.runner import run_pipeline
 
@@ -67,33 +66,16 @@ def _run_dir_mode(args: argparse.Namespace) -> int:
         raise ValueError(f"{saved} does not exist; --run-dir needs a run made by `selma run` or `selma demo`")
     data = json.loads(saved.read_text(encoding="utf-8"))
     data["run_dir"] = str(run_dir)
-    data.pop("evaluate", None)
-    config = parse_run_config(data, base_dir=Path.cwd())
-    saved_stage = json.loads(saved.read_text(encoding="utf-8")).get("evaluate", {})
-    stage = config.evaluate or EvaluateStage()
-    if saved_stage.get("enabled"):
-        stage = _stage_from_json(saved_stage)
+    section = {k: v for k, v in data.get("evaluate", {}).items() if k != "enabled"}
     overrides = {"answerer": _answerer(args), "clip_model": args.clip_model, "metrics": _metrics(args)}
-    stage = dataclasses.replace(stage, **{k: v for k, v in overrides.items() if v is not None})
-    config = dataclasses.replace(config, evaluate=stage)
+    section.update({k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+                    for k, v in overrides.items() if v is not None})  # fmt: skip
+    data["evaluate"] = {**section, "enabled": True}
+    config = parse_run_config(data, base_dir=Path.cwd())
     with TqdmProgress(desc="evaluate", unit="item") as progress:
         (report,) = run_pipeline(config, stages=("evaluate",), on_progress=lambda _, d, t: progress(d, t)).stages
     print("\n".join(report.lines))
     return 0
-
-
-def _stage_from_json(data: dict):
-    from ..evaluation.answerer import AnswererConfig
-    from ..evaluation.comparison import CompareConfig
-    from ..llm import LLMConfig
-    from ..pipeline.evaluate_config import EvaluateStage
-
-    return EvaluateStage(
-        prompts=data["prompts"], metrics=tuple(data["metrics"]), clip_model=data["clip_model"],
-        answerer=AnswererConfig(**data["answerer"]) if data.get("answerer") else None,
-        llm=LLMConfig(**data["llm"]) if data.get("llm") else None, threshold=data["threshold"],
-        render=CompareConfig(**data["render"]),
-    )  # fmt: skip
 
 
 def _variant_folders(specs: list[str]) -> dict[str, Path]:

@@ -111,7 +111,8 @@ def scoreboard_png(rows: Sequence[Row], title: str = "") -> bytes:
     metrics = list(dict.fromkeys(r.metric for r in rows))
     skills = list(dict.fromkeys(r.skill for r in rows))
     variants = list(dict.fromkeys(r.variant for r in rows))
-    figure = Figure(figsize=(max(4.0, 1.2 + 0.9 * len(skills) * max(1, len(variants)) / 2), 3.2 * max(1, len(metrics))))
+    width_inches = 2.4 + max(3.0, 0.45 * len(skills) * max(1, len(variants)))  # room for the legend on the right
+    figure = Figure(figsize=(width_inches, 3.0 * max(1, len(metrics))))
     width = 0.8 / max(1, len(variants))
     for m, metric in enumerate(metrics):
         axes = figure.add_subplot(len(metrics), 1, m + 1)
@@ -125,7 +126,7 @@ def scoreboard_png(rows: Sequence[Row], title: str = "") -> bytes:
         axes.set_ylabel(METRIC_NAMES.get(metric, metric))
         axes.grid(axis="y", alpha=0.3)
         if m == 0:
-            axes.legend(fontsize="small", ncols=min(len(variants), 5))
+            axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), title="variant")
             if title:
                 axes.set_title(title)
     figure.tight_layout()
@@ -134,11 +135,14 @@ def scoreboard_png(rows: Sequence[Row], title: str = "") -> bytes:
     return buffer.getvalue()
 
 
+def scoreboard_paths(folder: str | Path) -> dict[str, Path]:
+    return {ext: Path(folder) / f"scoreboard.{ext}" for ext in ("json", "csv", "md", "png")}
+
+
 def write_scoreboard(rows: Sequence[Row], folder: str | Path, title: str = "Scoreboard") -> dict[str, Path]:
     if not rows:
         raise ValueError("nothing was scored, so there is no scoreboard (no images, or every skill was empty)")
-    folder = Path(folder)
-    paths = {ext: folder / f"scoreboard.{ext}" for ext in ("json", "csv", "md", "png")}
+    paths = scoreboard_paths(folder)
     write_text_atomic(paths["json"], json.dumps({"title": title, "rows": [r.to_json() for r in rows]}, indent=2) + "\n")
     write_text_atomic(paths["csv"], scoreboard_csv(rows))
     write_text_atomic(paths["md"], scoreboard_markdown(rows, title))

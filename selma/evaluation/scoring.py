@@ -64,6 +64,24 @@ class EvalImage:
         return f"{self.seed}:{self.prompt}"
 
 
+class LazyAnswerer:
+    """Builds the configured answerer on the first cache miss, so a fully cached rerun loads no model."""
+
+    def __init__(self, config: AnswererConfig):
+        self.label = config.label
+        self._config = config
+        self._answerer = None
+
+    def answer(self, images, questions) -> list[Answer]:
+        if self._answerer is None:
+            self._answerer = make_answerer(self._config)
+        return self._answerer.answer(images, questions)
+
+    def close(self) -> None:
+        if self._answerer is not None:
+            self._answerer.close()
+
+
 class ClipAnswerer:
     """CLIPScore through the Answerer interface: the question's text is the prompt; P = max(cos, 0). CLIP loads
     on the first cache miss, so a rerun of a scored run loads no model."""
@@ -121,7 +139,7 @@ def score_images(
         return cache.ask(answerer, items, batch_size=batch, on_progress=lambda d, t: progress(metric, d, t))
 
     if "dsg" in config.metrics or "vqascore" in config.metrics:
-        answerer = make_answerer(config.answerer)
+        answerer = LazyAnswerer(config.answerer)
         try:
             if "dsg" in config.metrics:
                 scores += _dsg(images, loaded, extras, config, out_dir, skills, answerer, run)

@@ -8,6 +8,8 @@
     [train]    # model (default: the images' model), device + TrainConfig fields (method, rank, steps, ...)
     [styleinject]  # enabled (default false), skill, inspect_prompts, inspect_steps + TrainConfig fields
     [merge]    # enabled + MergeConfig fields: method, weights, rank, density, seed
+    [joint]    # enabled (default false) + TrainConfig fields: one LoRA on all skills' data (SELMA's baseline)
+    [evaluate] # enabled, prompts, metrics, answerer, clip_model, llm + render fields (evaluate_config.py)
     [compare]  # enabled, prompts (held-out prompts per skill), steps, guidance, seed, resolution, held_out
 
 Every mistake found is reported before any work starts: unknown keys (with the allowed ones), wrong types,
@@ -30,11 +32,21 @@ from ..merging.config import MergeConfig
 from ..prompts.generation import PromptGenConfig
 from ..prompts.skills import Skill, builtin_skill, load_skills_file
 from ..training.config import TrainConfig
+from .evaluate_config import (
+    JOINT_NAME,
+    EvaluateStage,
+    evaluate_keys,
+    joint_keys,
+    parse_evaluate_section,
+    parse_joint_section,
+)
 from .styleinject_config import StyleInjectStage, allowed_keys, parse_styleinject_section
 
 TINY_MODEL = "tiny"  # the model name that means "build the tiny random SD model into the run dir"
 MERGED_NAME = "merged"  # experts/merged.safetensors
-SECTIONS = ("run_dir", "skills", "llm", "prompts", "images", "train", "styleinject", "merge", "compare")
+SECTIONS = (
+    "run_dir", "skills", "llm", "prompts", "images", "train", "joint", "styleinject", "merge", "evaluate", "compare",
+)  # fmt: skip
 
 
 def _names(cls) -> list[str]:
@@ -71,6 +83,8 @@ class RunConfig:
     merge: MergeConfig | None = MergeConfig()
     compare: CompareStage | None = CompareStage()
     styleinject: StyleInjectStage | None = None
+    joint: TrainConfig | None = None
+    evaluate: EvaluateStage | None = None
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.skills]
@@ -79,10 +93,11 @@ class RunConfig:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"skills: {dupes} appear more than once; each skill trains one expert")
-        if MERGED_NAME in names:
-            raise ValueError(
-                f"skills: a skill may not be named {MERGED_NAME!r} (experts/merged.safetensors is the merge)"
-            )
+        for reserved in (MERGED_NAME, JOINT_NAME):
+            if reserved in names:
+                raise ValueError(
+                    f"skills: a skill may not be named {reserved!r} (experts/{reserved}.safetensors is taken)"
+                )
         unknown = sorted(set(self.compare.held_out) - set(names)) if self.compare else []
         if unknown:
             raise ValueError(f"[compare] held_out names skill(s) {unknown} that are not in skills {names}")
@@ -110,6 +125,10 @@ class RunConfig:
                         **{k: v for k, v in self.styleinject.train.to_json().items() if k != "method"},
                     },
                     "merge": {"enabled": False} if self.merge is None else asdict(self.merge),
+                    "joint": {"enabled": False}
+                    if self.joint is None
+                    else {"enabled": True, **{k: v for k, v in self.joint.to_json().items() if k != "method"}},
+                    "evaluate": {"enabled": False} if self.evaluate is None else self.evaluate.to_json(),
                     "compare": {"enabled": False}
                     if self.compare is None
                     else {
@@ -226,6 +245,10 @@ def parse_run_config(data: dict[str, Any], base_dir: str | Path = ".") -> RunCon
     styleinject = parse_styleinject_section(
         _check_keys("[styleinject]", data.get("styleinject"), allowed_keys()), train, [s.name for s in skills]
     )
+    joint = parse_joint_section(_check_keys("[joint]", data.get("joint"), joint_keys()), train)
+    evaluate = parse_evaluate_section(
+        _check_keys("[evaluate]", data.get("evaluate"), evaluate_keys()), tiny_model=image_model == TINY_MODEL
+    )
     from ..models.pipelines import check_device_name
 
     _build("[train] device", check_device_name, {"device": train_device})
@@ -260,4 +283,6 @@ def parse_run_config(data: dict[str, Any], base_dir: str | Path = ".") -> RunCon
         merge=_build("[merge]", MergeConfig, merge) if merge_on else None,
         compare=stage,
         styleinject=styleinject,
+        joint=joint,
+        evaluate=evaluate,
     )

@@ -1,4 +1,5 @@
-"""The whole SELMA pipeline from one RunConfig: skills -> prompts -> datasets -> experts -> merge -> comparison.
+"""The whole SELMA pipeline from one RunConfig: skills -> prompts -> datasets -> experts -> merge -> evaluation ->
+comparison.
 
 `selma run CONFIG` and `selma demo` both call `run_pipeline`. The StyleInject expert and its router inspection are
 an optional stage (styleinject_stage.py). Every stage resumes: prompts, images and training
@@ -12,44 +13,18 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..atomic_files import write_text_atomic
+from .report import RunResult, StageReport
 from .run_config import MERGED_NAME, TINY_MODEL, RunConfig
-from .stage_state import is_up_to_date, resolve_model, training_finished
+from .stage_state import is_up_to_date, resolve_model
+from .train_stages import joint_stage, train_stage
 
 log = logging.getLogger(__name__)
 
 StageProgressFn = Callable[[str, int, int], None]  # (what, done, total), e.g. ("images/counting", 3, 8)
-STAGES = ("prompts", "images", "train", "styleinject", "merge", "compare")
-
-
-@dataclass
-class StageReport:
-    """What one stage did: the artifacts it is responsible for and whether it did any work this time."""
-
-    name: str
-    artifacts: list[tuple[str, Path]] = field(default_factory=list)
-    did_work: bool = False
-    lines: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    stages: list[StageReport]
-
-    @property
-    def artifacts(self) -> list[tuple[str, Path]]:
-        return [a for stage in self.stages for a in stage.artifacts]
-
-    @property
-    def did_work(self) -> bool:
-        return any(stage.did_work for stage in self.stages)
-
-    def artifact_table(self) -> str:
-        return "\n".join(f"  {kind:9s} {path}" for kind, path in self.artifacts)
+STAGES = ("prompts", "images", "train", "joint", "styleinject", "merge", "evaluate", "compare")
 
 
 def run_pipeline(
@@ -69,9 +44,11 @@ def run_pipeline(
     runners = {
         "prompts": _prompts_stage,
         "images": _images_stage,
-        "train": _train_stage,
+        "train": train_stage,
+        "joint": joint_stage,
         "styleinject": _styleinject_stage,
         "merge": _merge_stage,
+        "evaluate": _evaluate_stage,
         "compare": _compare_stage,
     }
     reports = []
@@ -129,42 +106,12 @@ def _images_stage(config: RunConfig, progress) -> StageReport:
     return report
 
 
-def _train_stage(config: RunConfig, progress) -> StageReport:
-    from ..datasets.files import dataset_dir
-    from ..training.loop import ExpertPaths, train_expert
+def _evaluate_stage(config: RunConfig, progress) -> StageReport:
+    from .evaluate_stage import evaluate_stage
 
-    report = StageReport("train")
-    backend = None
-    for skill in config.skills:
-        name = skill.name
-        paths = ExpertPaths(config.run_dir / "experts", name)
-        if training_finished(paths, config.train):
-            report.lines.append(f"{name}: already trained to {config.train.steps} steps -> {paths.expert}")
-        else:
-            if backend is None:  # the model is loaded only when an expert has steps left
-                backend = _training_backend(config)
-            step_progress = progress(f"train/{name}")
-            result = train_expert(
-                backend,
-                dataset_dir(config.run_dir, name),
-                paths.out_dir,
-                config.train,
-                skill=name,
-                on_step=lambda step, total, loss, p=step_progress: p(step, total),
-            )
-            report.did_work = True
-            report.lines.append(result.summary())
-        report.artifacts += [("expert", paths.expert), ("curve", paths.loss_curve), ("train-log", paths.log)]
+    report = StageReport("evaluate")
+    evaluate_stage(config, progress, report)
     return report
-
-
-def _training_backend(config: RunConfig):
-    from ..models.pipelines import load_pipeline, resolve_device
-    from ..training.diffusers_backend import DiffusersBackend
-
-    device = resolve_device(config.train_device)
-    pipe = load_pipeline(resolve_model(config, config.train_model), device=device)
-    return DiffusersBackend(pipe, device=device)
 
 
 def _styleinject_stage(config: RunConfig, progress) -> StageReport:

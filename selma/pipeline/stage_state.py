@@ -16,19 +16,34 @@ if TYPE_CHECKING:
 TINY_MODEL_DIR = Path("models") / "tiny-sd"  # inside the run dir
 
 
-def tiny_model(run_dir: str | Path) -> Path:
-    """RUN_DIR/models/tiny-sd: a tiny random SD1.x diffusers folder, built once (into a temp folder first, so
-    a killed build never leaves a half-written model)."""
-    path = Path(run_dir) / TINY_MODEL_DIR
-    if not (path / "model_index.json").is_file():
-        from ..testing.tiny_models import build_tiny_sd
-
+def _build_once(path: Path, build) -> Path:
+    """Build a model folder once, into a temp folder first, so a killed build never leaves half of one."""
+    if not (path / "config.json").is_file() and not (path / "model_index.json").is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tiny-sd-") as tmp:
-            build_tiny_sd(Path(tmp) / "model", sample_size=32)
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}-") as tmp:
+            build(Path(tmp) / "model")
             shutil.rmtree(path, ignore_errors=True)
             (Path(tmp) / "model").rename(path)
     return path
+
+
+def tiny_model(run_dir: str | Path) -> Path:
+    """RUN_DIR/models/tiny-sd: a tiny random SD1.x diffusers folder, built once."""
+    from ..testing.tiny_models import build_tiny_sd
+
+    return _build_once(Path(run_dir) / TINY_MODEL_DIR, lambda folder: build_tiny_sd(folder, sample_size=32))
+
+
+def tiny_answerer(run_dir: str | Path, backend: str) -> Path:
+    """RUN_DIR/models/tiny-<vlm|blip|clip>: a tiny random answerer (or CLIP) for the offline demo, built once."""
+    from ..testing import tiny_vlms
+
+    builders = {"transformers": ("tiny-vlm", tiny_vlms.build_tiny_chat_vlm),
+                "blip": ("tiny-blip", tiny_vlms.build_tiny_blip_vqa), "clip": ("tiny-clip", tiny_vlms.build_tiny_clip)}  # fmt: skip
+    if backend not in builders:
+        raise ValueError(f"there is no tiny {backend!r} model; 'tiny' works for transformers, blip and CLIP")
+    name, build = builders[backend]
+    return _build_once(Path(run_dir) / "models" / name, build)
 
 
 def resolve_model(config: RunConfig, model: str) -> str:
