@@ -150,3 +150,30 @@ def test_the_evaluate_nodes_score_image_batches(node_package, tmp_path, monkeypa
     assert rows["expert", "dsg"]["mean"] == 1.0 and rows["base", "dsg"]["mean"] == 0.5
     assert rows["expert", "dsg"]["vs_base"]["mean"] == 0.5
     assert (tmp_path / "selma" / "r1" / "evaluation" / "scoreboards" / "colour" / "scoreboard.png").is_file()
+
+
+def _shard_process(index, images, config, out, barrier, results):
+    scores, cache = score_images(images, config, out, shard=(index, 2), barrier=barrier.wait)
+    results.put((index, scores, cache.calls))
+
+
+def test_two_processes_share_the_answers_and_agree_with_one(tmp_path):
+    import multiprocessing
+
+    images = write_variants(tmp_path / "images")
+    config = EvalConfig(metrics=("dsg", "vqascore"), answerer=AnswererConfig("programmatic", "colour-test"))
+    alone, _ = score_images(images, config, tmp_path / "one")
+    context = multiprocessing.get_context("fork")  # the children inherit the registered checker
+    barrier, results = context.Barrier(2), context.Queue()
+    workers = [context.Process(target=_shard_process, args=(i, images, config, tmp_path / "two", barrier, results))
+               for i in (0, 1)]  # fmt: skip
+    for w in workers:
+        w.start()
+    got = dict((index, (scores, calls)) for index, scores, calls in (results.get(timeout=120) for _ in workers))
+    for w in workers:
+        w.join(timeout=60)
+    assert got[0][0] == got[1][0] == alone, "every process returns every image's scores"
+    assert got[0][1] > 0 and got[1][1] > 0, "both processes answered part of the pairs"
+    one = (tmp_path / "one" / "answers.jsonl").read_text().splitlines()
+    two = (tmp_path / "two" / "answers.jsonl").read_text().splitlines()
+    assert len(two) == len(one), "each pair was answered once, by one of the two processes"

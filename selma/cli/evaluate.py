@@ -7,7 +7,8 @@
 With --run-dir the run's config (RUN_DIR/run_config.json) says everything; the flags below override its
 [evaluate] settings. In the explicit mode each --images folder is one variant (its name is the label, or
 LABEL=FOLDER), holding one image per line of --prompts in name order; the first is the base the others are
-compared with. DSG questions come from --llm.
+compared with. DSG questions come from --llm. Under `accelerate launch selma eval ...` each process answers its
+share into the same answers.jsonl (one GPU per process) and the main process writes the scoreboard.
 A second run asks the answerers nothing they answered before (OUT/answers.jsonl).
 """
 
@@ -109,11 +110,22 @@ def _explicit_mode(args: argparse.Namespace) -> int:
                 "image per prompt, in the same order (sorted by file name)"
             )
         images += [EvalImage(args.skill, label, p, r, f) for r, (p, f) in enumerate(zip(prompts, files, strict=True))]
-    config = EvalConfig(metrics=_metrics(args) or METRICS, answerer=_answerer(args), clip_model=args.clip_model or "",
-                        llm=llm_config_from_args(args), device=args.device)  # fmt: skip
+    from .images import process_share
+
+    state, device = process_share(args.device)
+    answerer = _answerer(args)
+    if answerer is not None:
+        answerer = dataclasses.replace(answerer, device=device)
+    config = EvalConfig(metrics=_metrics(args) or METRICS, answerer=answerer, clip_model=args.clip_model or "",
+                        llm=llm_config_from_args(args), device=device)  # fmt: skip
     base = next(iter(_variant_folders(args.images)))
     with TqdmProgress(desc="evaluate", unit="item") as progress:
-        scores, cache = score_images(images, config, args.output, on_progress=lambda _, d, t: progress(d, t))
+        scores, cache = score_images(
+            images, config, args.output, on_progress=lambda _, d, t: progress(d, t) if state.is_main_process else None,
+            shard=(state.process_index, state.num_processes), barrier=state.wait_for_everyone,
+        )  # fmt: skip
+    if not state.is_main_process:
+        return 0
     rows = build_scoreboard(scores, base=base)
     paths = write_scoreboard(rows, args.output, f"{len(prompts)} prompt(s) x {len(args.images)} variant(s)")
     print(scoreboard_markdown(rows).rstrip())

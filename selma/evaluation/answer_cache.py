@@ -1,7 +1,9 @@
 """`evaluation/answers.jsonl`: every answer ever given, keyed by (image hash, question, answerer).
 
 A rerun, or a new variant next to old ones, asks the answerer only what is not in the file yet. Records are
-appended whole (a killed run leaves at most a torn last line, which is dropped), so nothing is half-written.
+appended whole under a file lock (a killed run leaves at most a torn last line, which is dropped), so nothing is
+half-written, and processes under `accelerate launch` each answer their share into the same file: `fill` with
+`shard=(process_index, num_processes)`, wait for every process, `reload`, then `lookup`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from filelock import FileLock
 
 from ..atomic_files import append_jsonl, read_jsonl
 from .answerer import Answer, Answerer
@@ -34,26 +38,46 @@ class AnswerCache:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._answers: dict[Key, Answer] = {}
+        self.reload()
+        self.calls = 0  # answerer calls made through this cache (a fully cached rerun makes none)
+
+    def reload(self) -> None:
+        """Read the file again (after other processes appended their shares)."""
         for record in read_jsonl(self.path):
             key = (record["image_sha256"], record["question"], record["answerer"])
             self._answers[key] = Answer(float(record["p_yes"]), str(record["answer"]))
-        self.calls = 0  # answerer calls made through this cache (a fully cached rerun makes none)
 
     def __len__(self) -> int:
         return len(self._answers)
 
-    def ask(
+    def ask(self, answerer: Answerer, items: Sequence[tuple[Image, str, Question, dict]], **kwargs) -> list[Answer]:
+        """`fill`, then `lookup`: answers for (image, image hash, question, record extras) items."""
+        self.fill(answerer, items, **kwargs)
+        return self.lookup(answerer.label, items)
+
+    def lookup(self, label: str, items: Sequence[tuple[Image, str, Question, dict]]) -> list[Answer]:
+        missing = [q.text for _, digest, q, _ in items if (digest, q.text, label) not in self._answers]
+        if missing:
+            raise RuntimeError(f"{len(missing)} question(s) for {label} have no answer in {self.path}, e.g. {missing[0]!r}")
+        return [self._answers[digest, q.text, label] for _, digest, q, _ in items]
+
+    def fill(
         self,
         answerer: Answerer,
         items: Sequence[tuple[Image, str, Question, dict]],
         *,
         batch_size: int = 8,
+        shard: tuple[int, int] = (0, 1),
         on_progress: Callable[[int, int], None] | None = None,
-    ) -> list[Answer]:
-        """Answers for (image, image hash, question, record extras) items; only the missing ones reach the
-        answerer, `batch_size` pairs per call, each batch appended to the file as soon as it is answered."""
+    ) -> int:
+        """Ask the answerer what the file does not hold yet (this process's `shard` of it), `batch_size` pairs per
+        call, each batch appended as soon as it is answered. Returns how many pairs were asked."""
         keys = [(digest, question.text, answerer.label) for _, digest, question, _ in items]
-        todo = sorted({k: i for i, k in enumerate(keys) if k not in self._answers}.values())
+        first = {}  # key -> its first item; the shares split the distinct keys, whatever is cached yet, so every
+        for i, key in enumerate(keys):  # process agrees on who asks what even while another one is appending
+            first.setdefault(key, i)
+        index, count = shard
+        todo = [i for j, (key, i) in enumerate(first.items()) if j % count == index and key not in self._answers]
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
             answers = answerer.answer([items[i][0] for i in batch], [items[i][2] for i in batch])
@@ -66,8 +90,10 @@ class AnswerCache:
                 _, digest, question, extras = items[i]
                 records.append({**extras, "image_sha256": digest, "question": question.text,
                                 "answerer": answerer.label, "p_yes": answer.p_yes, "answer": answer.text})  # fmt: skip
-            append_jsonl(self.path, records)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(self.path.with_name(f".{self.path.name}.lock"))):
+                append_jsonl(self.path, records)
             if on_progress:
                 on_progress(min(start + batch_size, len(todo)), len(todo))
-        return [self._answers[k] for k in keys]
+        return len(todo)
 

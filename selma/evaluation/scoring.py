@@ -124,8 +124,14 @@ def score_images(
     skills: Mapping[str, SkillSpec] | None = None,
     *,
     on_progress: ProgressFn | None = None,
+    shard: tuple[int, int] = (0, 1),
+    barrier: Callable[[], None] | None = None,
 ) -> tuple[list[ItemScore], AnswerCache]:
-    """Per image and metric, one ItemScore; answers are read from (and added to) OUT_DIR/answers.jsonl."""
+    """Per image and metric, one ItemScore; answers are read from (and added to) OUT_DIR/answers.jsonl.
+
+    Under `accelerate launch`, pass `shard=(process_index, num_processes)` and `barrier=wait_for_everyone`: the
+    main process writes the DSG questions, each process answers its share, and every process returns the
+    scores of all images."""
     if not images:
         raise ValueError("no images to evaluate: every skill is empty (render held-out prompts first)")
     out_dir = Path(out_dir)
@@ -135,14 +141,20 @@ def score_images(
     progress = on_progress or (lambda what, done, total: None)
     scores: list[ItemScore] = []
 
+    wait = barrier or (lambda: None)
+
     def run(answerer, metric: str, items, batch: int) -> list[Answer]:
-        return cache.ask(answerer, items, batch_size=batch, on_progress=lambda d, t: progress(metric, d, t))
+        cache.fill(answerer, items, batch_size=batch, shard=shard, on_progress=lambda d, t: progress(metric, d, t))
+        if shard[1] > 1:
+            wait()
+            cache.reload()
+        return cache.lookup(answerer.label, items)
 
     if "dsg" in config.metrics or "vqascore" in config.metrics:
         answerer = LazyAnswerer(config.answerer)
         try:
             if "dsg" in config.metrics:
-                scores += _dsg(images, loaded, extras, config, out_dir, skills, answerer, run)
+                scores += _dsg(images, loaded, extras, config, out_dir, skills, answerer, run, shard, wait)
             if "vqascore" in config.metrics:
                 items = [(p, h, vqascore_question(i.prompt), e) for i, (p, h), e in zip(images, loaded, extras)]
                 answers = run(answerer, "vqascore", items, config.answerer.batch_size)
@@ -159,8 +171,10 @@ def score_images(
     return scores, cache
 
 
-def _dsg(images, loaded, extras, config, out_dir, skills, answerer, run) -> list[ItemScore]:
+def _dsg(images, loaded, extras, config, out_dir, skills, answerer, run, shard, wait) -> list[ItemScore]:
     by_skill: dict[str, dict[str, list[Question]]] = {}
+    if shard[0] != 0:
+        wait()  # the main process writes the questions; the others read them from its cache
     for name in dict.fromkeys(i.skill for i in images):
         records = list({i.prompt: {"prompt": i.prompt, **i.record} for i in images if i.skill == name}.values())
         writer = QuestionWriter(config.llm, questions_path(out_dir, name))
@@ -168,6 +182,8 @@ def _dsg(images, loaded, extras, config, out_dir, skills, answerer, run) -> list
             by_skill[name] = writer.questions((skills or {}).get(name) or PromptSkill(name), records)
         finally:
             writer.close()
+    if shard[0] == 0 and shard[1] > 1:
+        wait()
     items, owners = [], []
     for index, (image, (picture, digest), extra) in enumerate(zip(images, loaded, extras)):
         for question in by_skill[image.skill][image.prompt]:
