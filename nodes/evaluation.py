@@ -110,7 +110,10 @@ class SelmaEvaluator:
         return {
             "required": {
                 "answerer": (list(ANSWERER_BACKENDS), {"default": "transformers"}),
-                "answerer_model": ("STRING", {"default": "", "tooltip": "VLM/BLIP folder or hub id; server model name"}),
+                "answerer_model": (
+                    "STRING",
+                    {"default": "", "tooltip": "VLM/BLIP folder or hub id; server model name"},
+                ),
                 "clip_model": ("STRING", {"default": "", "tooltip": "CLIP folder or hub id ('' = no CLIPScore)"}),
                 "metrics": ("STRING", {"default": "dsg,vqascore,clipscore", "tooltip": "comma-separated"}),
                 "base_url": ("STRING", {"default": "", "tooltip": "openai answerer: the server's /v1 URL"}),

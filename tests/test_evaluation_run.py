@@ -80,7 +80,9 @@ def test_scores_follow_the_answers_and_a_rerun_asks_nothing(tmp_path, clip_folde
 
 
 def test_the_template_llm_cannot_write_questions_for_foreign_prompts(tmp_path):
-    images = [EvalImage("colour", "base", p, 0, i.path) for p, i in zip(SCENES, write_variants(tmp_path), strict=False)]
+    images = [
+        EvalImage("colour", "base", p, 0, i.path) for p, i in zip(SCENES, write_variants(tmp_path), strict=False)
+    ]
     config = EvalConfig(metrics=("dsg",), answerer=AnswererConfig("programmatic", "colour-test"))
     with pytest.raises(Exception, match="writes DSG questions only for prompts it generated itself"):
         score_images(images, config, tmp_path / "eval")
@@ -141,7 +143,13 @@ def test_the_evaluate_nodes_score_image_batches(node_package, tmp_path, monkeypa
         return [torch.tensor(COLOURS[c], dtype=torch.float32).div(255).expand(1, 16, 16, 3) for c in colours]
 
     out = nodes.SelmaEvaluate().evaluate(
-        [evaluator], batch(["green", "green"]), ["\n".join(SCENES)], ["base,expert"], ["colour"], ["r1"], [0],
+        [evaluator],
+        batch(["green", "green"]),
+        ["\n".join(SCENES)],
+        ["base,expert"],
+        ["colour"],
+        ["r1"],
+        [0],
         images_2=batch(["red", "blue"]),
     )
     picture, board = out["result"]

@@ -176,10 +176,12 @@ def test_selma_run_makes_every_artifact_and_a_rerun_does_no_work(tmp_path, capsy
 
 def test_evaluation_and_joint_stages_score_every_variant_and_a_rerun_asks_nothing(tmp_path, capsys):
     path = tmp_path / "run.toml"
-    path.write_text(TINY_RUN.replace('skills = ["counting", "spatial"]', 'skills = ["counting"]').replace(
-        "[compare]", "[joint]\nenabled = true\nsteps = 2\n[evaluate]\nprompts = 2\nsteps = 2\nresolution = 32\n"
-        'metrics = ["dsg", "vqascore"]\nanswerer = {backend = "transformers", model = "tiny", device = "cpu"}\n[compare]'
-    ))  # fmt: skip
+    stages = (
+        "[joint]\nenabled = true\nsteps = 2\n[evaluate]\nprompts = 2\nsteps = 2\nresolution = 32\n"
+        'metrics = ["dsg", "vqascore"]\nanswerer = {backend = "transformers", model = "tiny", device = "cpu"}\n'
+    )
+    one_skill = TINY_RUN.replace('skills = ["counting", "spatial"]', 'skills = ["counting"]')
+    path.write_text(one_skill.replace("[compare]", stages + "[compare]"))
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out
     run = tmp_path / "run"

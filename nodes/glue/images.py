@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 def tensors_to_pil(batches) -> list[list]:
@@ -25,9 +26,6 @@ def tensors_to_pil(batches) -> list[list]:
         mode = {1: "L", 3: "RGB", 4: "RGBA"}[array.shape[-1]]
         images.append([Image.fromarray(p[..., 0] if mode == "L" else p, mode) for p in pixels])
     return images
-
-
-
 
 
 def pil_to_tensor(images: list) -> Any:

@@ -97,7 +97,9 @@ def _explicit_mode(args: argparse.Namespace) -> int:
     from ..evaluation.scoreboard import build_scoreboard, scoreboard_markdown, write_scoreboard
     from ..evaluation.scoring import METRICS, EvalConfig, EvalImage, score_images
 
-    missing = [flag for flag, v in (("--images", args.images), ("--prompts", args.prompts), ("-o", args.output)) if not v]
+    missing = [
+        flag for flag, v in (("--images", args.images), ("--prompts", args.prompts), ("-o", args.output)) if not v
+    ]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}; give --images (repeat), --prompts and -o, or --run-dir DIR")
     prompts = [line.strip() for line in Path(args.prompts).read_text(encoding="utf-8").splitlines() if line.strip()]

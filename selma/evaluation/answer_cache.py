@@ -58,7 +58,9 @@ class AnswerCache:
     def lookup(self, label: str, items: Sequence[tuple[Image, str, Question, dict]]) -> list[Answer]:
         missing = [q.text for _, digest, q, _ in items if (digest, q.text, label) not in self._answers]
         if missing:
-            raise RuntimeError(f"{len(missing)} question(s) for {label} have no answer in {self.path}, e.g. {missing[0]!r}")
+            raise RuntimeError(
+                f"{len(missing)} question(s) for {label} have no answer in {self.path}, e.g. {missing[0]!r}"
+            )
         return [self._answers[digest, q.text, label] for _, digest, q, _ in items]
 
     def fill(
@@ -96,4 +98,3 @@ class AnswerCache:
             if on_progress:
                 on_progress(min(start + batch_size, len(todo)), len(todo))
         return len(todo)
-

@@ -42,9 +42,16 @@ class Answerer(Protocol):
 @dataclass(frozen=True)
 class AnswererConfig:
     backend: str = field(default="transformers", metadata={"help": f"one of {ANSWERER_BACKENDS}"})
-    model: str = field(default="", metadata={"help": "hub id or local folder (transformers, blip), server model name (openai), checker name (programmatic)"})  # noqa: E501
+    model: str = field(
+        default="",
+        metadata={
+            "help": "hub id or folder (transformers, blip), server model name (openai), checker name (programmatic)"
+        },
+    )
     base_url: str = field(default="", metadata={"help": "openai: the server's /v1 URL ('' = api.openai.com)"})
-    api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "openai: NAME of the env variable with the key"})  # noqa: E501
+    api_key_env: str = field(
+        default="OPENAI_API_KEY", metadata={"help": "openai: NAME of the env variable with the key"}
+    )  # noqa: E501
     device: str = field(default="auto", metadata={"help": "transformers/blip: auto, cpu, cuda, cuda:1, mps"})
     dtype: str = field(default="auto", metadata={"help": "transformers/blip: auto, float32, float16, bfloat16"})
     batch_size: int = field(default=8, metadata={"help": "pairs per model call"})
@@ -53,7 +60,9 @@ class AnswererConfig:
         if self.backend not in ANSWERER_BACKENDS:
             raise ValueError(f"answerer backend={self.backend!r} is not one of {ANSWERER_BACKENDS}")
         if self.backend != "programmatic" and not self.model.strip():
-            raise ValueError(f"answerer backend={self.backend!r} needs a model (a hub id, folder or server model name)")
+            raise ValueError(
+                f"answerer backend={self.backend!r} needs a model (a hub id, folder or server model name)"
+            )
         if self.backend == "programmatic" and not self.model.strip():
             raise ValueError("the programmatic answerer needs a checker name as its model (a registered checker)")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:

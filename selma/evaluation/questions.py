@@ -94,7 +94,9 @@ def parse_questions(text: str) -> list[Question]:
         parents = tuple(int(p) for p in re.findall(r"\d+", match.group(4)) if int(p) in known)
         questions.append(Question(qid, match.group(2).lower(), match.group(3).strip(), parents))
     if not questions:
-        raise MalformedAnswer(f"the LLM wrote no question in the `id | category | question | parents` form: {text[:200]!r}")
+        raise MalformedAnswer(
+            f"the LLM wrote no question in the `id | category | question | parents` form: {text[:200]!r}"
+        )
     check_graph(questions)
     return questions
 
@@ -104,7 +106,9 @@ def build_question_request(skill: SkillSpec, prompt: str, seed: int, call_id: in
     for example, answer in EXAMPLES:
         messages += [{"role": "user", "content": example}, {"role": "assistant", "content": answer}]
     messages.append({"role": "user", "content": prompt})
-    completion = SYSTEM_MESSAGE + "\n\n" + "".join(f"Prompt: {p}\n{a}\n\n" for p, a in EXAMPLES) + f"Prompt: {prompt}\n"
+    completion = (
+        SYSTEM_MESSAGE + "\n\n" + "".join(f"Prompt: {p}\n{a}\n\n" for p, a in EXAMPLES) + f"Prompt: {prompt}\n"
+    )
     return LLMRequest(tuple(messages), completion, skill, (), 0, seed, call_id, task="questions")
 
 
@@ -171,7 +175,9 @@ class QuestionWriter:
         self.llm = llm or LLMConfig()
         self.cache_path = Path(cache_path)
         self.seed = seed
-        self._cache = {r["prompt"]: [Question.from_json(q) for q in r["questions"]] for r in read_jsonl(self.cache_path)}
+        self._cache = {
+            r["prompt"]: [Question.from_json(q) for q in r["questions"]] for r in read_jsonl(self.cache_path)
+        }
         self._backend = None
         self.llm_calls = 0
 

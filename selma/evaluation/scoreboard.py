@@ -81,7 +81,12 @@ def _signed(e: Estimate) -> str:
 
 
 def scoreboard_markdown(rows: Sequence[Row], title: str = "Scoreboard") -> str:
-    lines = [f"# {title}", "", "Mean with 95% bootstrap interval; vs base: paired difference (same prompt and seed).", ""]
+    lines = [
+        f"# {title}",
+        "",
+        "Mean with 95% bootstrap interval; vs base: paired difference (same prompt and seed).",
+        "",
+    ]
     lines += ["| skill | variant | metric | n | mean [95% CI] | vs base [95% CI] |", "|---|---|---|---:|---|---|"]
     for r in rows:
         diff = _signed(r.vs_base) if r.vs_base else "—"
@@ -93,7 +98,9 @@ def scoreboard_markdown(rows: Sequence[Row], title: str = "Scoreboard") -> str:
 def scoreboard_csv(rows: Sequence[Row]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["skill", "variant", "metric", "n", "mean", "ci_low", "ci_high", "vs_base", "vs_base_low", "vs_base_high"])
+    writer.writerow(
+        ["skill", "variant", "metric", "n", "mean", "ci_low", "ci_high", "vs_base", "vs_base_low", "vs_base_high"]
+    )
     for r in rows:
         e, d = r.estimate, r.vs_base
         diff = [f"{d.mean:.6f}", f"{d.low:.6f}", f"{d.high:.6f}"] if d else ["", "", ""]
@@ -143,7 +150,9 @@ def write_scoreboard(rows: Sequence[Row], folder: str | Path, title: str = "Scor
     if not rows:
         raise ValueError("nothing was scored, so there is no scoreboard (no images, or every skill was empty)")
     paths = scoreboard_paths(folder)
-    write_text_atomic(paths["json"], json.dumps({"title": title, "rows": [r.to_json() for r in rows]}, indent=2) + "\n")
+    write_text_atomic(
+        paths["json"], json.dumps({"title": title, "rows": [r.to_json() for r in rows]}, indent=2) + "\n"
+    )
     write_text_atomic(paths["csv"], scoreboard_csv(rows))
     write_text_atomic(paths["md"], scoreboard_markdown(rows, title))
     write_bytes_atomic(paths["png"], scoreboard_png(rows, title))

@@ -43,7 +43,9 @@ class EvalConfig:
         if unknown or not metrics:
             raise ValueError(f"evaluation metrics {list(metrics)} must be a non-empty subset of {list(METRICS)}")
         if {"dsg", "vqascore"} & set(metrics) and self.answerer is None:
-            raise ValueError("DSG and VQAScore need an answerer: set [evaluate] answerer = {backend = ..., model = ...}")
+            raise ValueError(
+                "DSG and VQAScore need an answerer: set [evaluate] answerer = {backend = ..., model = ...}"
+            )
         if "clipscore" in metrics and not self.clip_model.strip():
             raise ValueError("CLIPScore needs a CLIP model: set [evaluate] clip_model (a hub id or folder)")
         if not 0.0 < self.threshold < 1.0:
@@ -110,7 +112,9 @@ def _load(images: Sequence[EvalImage]):
     loaded = []
     for image in images:
         if not image.path.is_file():
-            raise FileNotFoundError(f"{image.path} (skill {image.skill!r}, {image.variant}) is missing; render it first")
+            raise FileNotFoundError(
+                f"{image.path} (skill {image.skill!r}, {image.variant}) is missing; render it first"
+            )
         with Image.open(image.path) as picture:
             picture = picture.convert("RGB")
         loaded.append((picture, image_hash(picture)))
@@ -156,17 +160,25 @@ def score_images(
             if "dsg" in config.metrics:
                 scores += _dsg(images, loaded, extras, config, out_dir, skills, answerer, run, shard, wait)
             if "vqascore" in config.metrics:
-                items = [(p, h, vqascore_question(i.prompt), e) for i, (p, h), e in zip(images, loaded, extras)]
+                items = [
+                    (p, h, vqascore_question(i.prompt), e) for i, (p, h), e in zip(images, loaded, extras, strict=True)
+                ]
                 answers = run(answerer, "vqascore", items, config.answerer.batch_size)
-                scores += [ItemScore(i.skill, i.variant, "vqascore", i.item, a.p_yes) for i, a in zip(images, answers)]
+                scores += [
+                    ItemScore(i.skill, i.variant, "vqascore", i.item, a.p_yes)
+                    for i, a in zip(images, answers, strict=True)
+                ]
         finally:
             answerer.close()
     if "clipscore" in config.metrics:
         clip = ClipAnswerer(config.clip_model, config.device)
-        items = [(p, h, Question(0, "global", i.prompt), e) for i, (p, h), e in zip(images, loaded, extras)]
+        items = [
+            (p, h, Question(0, "global", i.prompt), e) for i, (p, h), e in zip(images, loaded, extras, strict=True)
+        ]
         answers = run(clip, "clipscore", items, 16)
         scores += [
-            ItemScore(i.skill, i.variant, "clipscore", i.item, CLIPSCORE_WEIGHT * a.p_yes) for i, a in zip(images, answers)
+            ItemScore(i.skill, i.variant, "clipscore", i.item, CLIPSCORE_WEIGHT * a.p_yes)
+            for i, a in zip(images, answers, strict=True)
         ]
     return scores, cache
 
@@ -185,15 +197,17 @@ def _dsg(images, loaded, extras, config, out_dir, skills, answerer, run, shard, 
     if shard[0] == 0 and shard[1] > 1:
         wait()
     items, owners = [], []
-    for index, (image, (picture, digest), extra) in enumerate(zip(images, loaded, extras)):
+    for index, (image, (picture, digest), extra) in enumerate(zip(images, loaded, extras, strict=True)):
         for question in by_skill[image.skill][image.prompt]:
             items.append((picture, digest, question, extra))
             owners.append(index)
     answers = run(answerer, "dsg", items, config.answerer.batch_size)
     p_yes: list[dict[int, float]] = [{} for _ in images]
-    for owner, (_, _, question, _), answer in zip(owners, items, answers):
+    for owner, (_, _, question, _), answer in zip(owners, items, answers, strict=True):
         p_yes[owner][question.id] = answer.p_yes
     return [
-        ItemScore(i.skill, i.variant, "dsg", i.item, dsg_score(by_skill[i.skill][i.prompt], p_yes[n], config.threshold))
+        ItemScore(
+            i.skill, i.variant, "dsg", i.item, dsg_score(by_skill[i.skill][i.prompt], p_yes[n], config.threshold)
+        )
         for n, i in enumerate(images)
     ]

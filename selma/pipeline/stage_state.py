@@ -38,8 +38,11 @@ def tiny_answerer(run_dir: str | Path, backend: str) -> Path:
     """RUN_DIR/models/tiny-<vlm|blip|clip>: a tiny random answerer (or CLIP) for the offline demo, built once."""
     from ..testing import tiny_vlms
 
-    builders = {"transformers": ("tiny-vlm", tiny_vlms.build_tiny_chat_vlm),
-                "blip": ("tiny-blip", tiny_vlms.build_tiny_blip_vqa), "clip": ("tiny-clip", tiny_vlms.build_tiny_clip)}  # fmt: skip
+    builders = {
+        "transformers": ("tiny-vlm", tiny_vlms.build_tiny_chat_vlm),
+        "blip": ("tiny-blip", tiny_vlms.build_tiny_blip_vqa),
+        "clip": ("tiny-clip", tiny_vlms.build_tiny_clip),
+    }
     if backend not in builders:
         raise ValueError(f"there is no tiny {backend!r} model; 'tiny' works for transformers, blip and CLIP")
     name, build = builders[backend]

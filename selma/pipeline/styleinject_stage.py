@@ -22,6 +22,7 @@ from .stage_state import is_up_to_date, resolve_model, training_finished
 if TYPE_CHECKING:
     from .run_config import RunConfig
 
+
 def styleinject_stage(config: RunConfig, progress, report) -> None:
     """Train (or resume) the StyleInject expert and inspect its routers; fills `report` (a StageReport)."""
     from ..datasets.files import dataset_dir
