@@ -1,4 +1,4 @@
-"""Node for SELMA's third stage: train a skill expert on the MODEL the user has loaded (loading experts is experts.py)."""
+"""Node for SELMA's third stage: train a skill expert on the MODEL the user has loaded (loading is experts.py)."""
 
 from __future__ import annotations
 

@@ -79,7 +79,9 @@ def test_pipeline_saves_reloads_offline_and_renders(kind, tmp_path, offline):
     assert all(torch.equal(built_weights[k], loaded_weights[k]) for k in built_weights)
     # same weights bit for bit, but the reloaded SDXL text encoders take another kernel path
     # on torch 2.13 and differ by ~1e-6; a wrong weight or config would move pixels by far more
-    np.testing.assert_allclose(image, _render(built), rtol=0, atol=1e-5, err_msg="the saved folder must render like the built pipeline")
+    np.testing.assert_allclose(
+        image, _render(built), rtol=0, atol=1e-5, err_msg="the saved folder must render like the built pipeline"
+    )
     assert loaded.unet.config.sample_size * loaded.vae_scale_factor == 32
 
 
