@@ -27,6 +27,7 @@ STAGE_RANKS = [
     ["merging"],
     ["inspection"],
     ["evaluation"],
+    ["shapes"],
     ["pipeline"],
     ["cli"],
 ]

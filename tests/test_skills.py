@@ -23,6 +23,9 @@ BUILTIN = [
     "counting",
     "everyday",
     "paragraph",
+    "shapes_colour_binding",  # the shapes world's three skills (selma/shapes)
+    "shapes_counting",
+    "shapes_spatial",
     "spatial",
     "text_rendering",
     "whoops",
@@ -43,7 +46,7 @@ def skill_dict(**overrides) -> dict:
     return data
 
 
-def test_builtin_names_are_the_eight_skills():
+def test_builtin_names_are_the_eleven_skills():
     assert builtin_skill_names() == BUILTIN
 
 

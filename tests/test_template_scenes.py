@@ -150,7 +150,7 @@ def test_the_check_fails_on_a_scene_that_says_more_than_the_text():
 
 
 # --- recording scenes leaves the prompts as they were ----------------------------------------------------------
-@pytest.mark.parametrize("name", SKILLS)
+@pytest.mark.parametrize("name", sorted(ANSWER_HASHES))  # the skills that existed before scenes were recorded
 def test_prompts_are_byte_for_byte_what_they_were_before_scenes(name):
     backend = TemplateBackend(LLMConfig())
     answers = "\n".join(backend.complete(request(builtin_skill(name), seed)) for seed in range(3))

@@ -118,8 +118,14 @@ def scene_questions(scene: Mapping) -> list[Question]:
     "relation", "object", "object2"}], "places": [{"subject", "place"}], "text": [...], "global": [...]} (indices
     into entities; every key optional but "noun"). An entity's "number" is "plural" for an uncounted plural ("Are
     there boots?") or "mass" ("Is there pasta?"); "object2" is the second object of a relation such as "between";
-    a place is a phrase said of one entity ("Is the mug on a wooden desk?")."""
+    a place is a phrase said of one entity ("Is the mug on a wooden desk?"). An entity's optional "check" (what a
+    programmatic checker needs, e.g. the shapes world's shape and colour) goes into the spec of its questions, as
+    "subject_check"/"object_check"/"object2_check" in a relation's."""
     questions: list[Question] = []
+    entities = scene.get("entities", ())
+
+    def checks(**roles: int) -> dict:
+        return {f"{r}_check": entities[i]["check"] for r, i in roles.items() if "check" in entities[i]}
 
     def add(category: str, wording: str, parents: tuple[int, ...] = (), /, **spec) -> int:
         questions.append(Question(len(questions) + 1, category, wording, parents, spec))
@@ -134,27 +140,29 @@ def scene_questions(scene: Mapping) -> list[Question]:
         return f"the {entity.get('plural') or entity['noun'] if entity.get('number') == 'plural' else entity['noun']}"
 
     entity_ids = []
-    for index, entity in enumerate(scene.get("entities", ())):
+    for index, entity in enumerate(entities):
         noun, plural = entity["noun"], entity.get("plural") or entity["noun"]
+        own = {"check": entity["check"]} if "check" in entity else {}
         article = "an" if noun[:1].lower() in "aeiou" else "a"
         there = {"plural": f"Are there {plural}?", "mass": f"Is there {noun}?"}.get(entity.get("number", ""))
-        eid = add("entity", there or f"Is there {article} {noun}?", entity=index)
+        eid = add("entity", there or f"Is there {article} {noun}?", entity=index, **own)
         entity_ids.append(eid)
         count = int(entity.get("count", 1))
         if count != 1:
-            add("count", f"Are there {entity.get('count_word', count)} {plural}?", (eid,), entity=index, count=count)
+            add("count", f"Are there {entity.get('count_word', count)} {plural}?", (eid,), entity=index, count=count,
+                **own)  # fmt: skip
         for attribute in entity.get("attributes", ()):
-            add("attribute", f"{subject(entity)} {attribute}?", (eid,), entity=index, attribute=attribute)
+            add("attribute", f"{subject(entity)} {attribute}?", (eid,), entity=index, attribute=attribute, **own)
     for relation in scene.get("relations", ()):
         a, b, c = relation["subject"], relation["object"], relation.get("object2")
-        entities = scene["entities"]
         text = f"{subject(entities[a])} {relation['relation']} {target(entities[b])}"
         if c is None:
             add("relation", text + "?", (entity_ids[a], entity_ids[b]), subject=a, object=b,
-                relation=relation["relation"])  # fmt: skip
+                relation=relation["relation"], **checks(subject=a, object=b))  # fmt: skip
         else:
             add("relation", f"{text} and {target(entities[c])}?", (entity_ids[a], entity_ids[b], entity_ids[c]),
-                subject=a, object=b, object2=c, relation=relation["relation"])  # fmt: skip
+                subject=a, object=b, object2=c, relation=relation["relation"], **checks(subject=a, object=b,
+                object2=c))  # fmt: skip
     for place in scene.get("places", ()):
         a = place["subject"]
         add("relation", f"{subject(scene['entities'][a])} {place['place']}?", (entity_ids[a],), subject=a,

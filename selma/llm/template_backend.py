@@ -21,6 +21,7 @@ from .grammars.attribute import attribute
 from .grammars.counting import counting
 from .grammars.everyday import everyday
 from .grammars.paragraph import paragraph
+from .grammars.shapes import shapes_colour, shapes_counting, shapes_spatial
 from .grammars.spatial import spatial
 from .grammars.text import text
 from .grammars.whoops import whoops
@@ -37,6 +38,9 @@ GRAMMARS: dict[str, Grammar] = {
     "paragraph": paragraph,
     "art": art,
     "whoops": whoops,
+    "shapes_counting": shapes_counting,
+    "shapes_spatial": shapes_spatial,
+    "shapes_colour": shapes_colour,
 }
 
 

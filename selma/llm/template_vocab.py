@@ -241,6 +241,20 @@ class ParagraphWords:
 
 
 @dataclass(frozen=True)
+class ShapesWords:
+    shapes: Words
+    colours: Mapping[str, str]  # colour name -> the "#rrggbb" it is drawn in
+    background: str  # "#rrggbb"
+    sizes: Words  # small to large
+    count_words: Words  # the word of each count from one up
+    relations: Mapping[str, Literal["left", "right", "above", "below"]]  # phrase -> where the subject is
+    openers: Words  # "" starts the prompt with the objects
+    verbs: Words  # between a subject and its relation ("" for none)
+    joiners: Words  # before a further object: ", with", " and"
+    endings: Words  # "" or a phrase true of every picture
+
+
+@dataclass(frozen=True)
 class Vocabulary:
     """All word lists; each field is read from `vocab/<field>.json`."""
 
@@ -255,6 +269,7 @@ class Vocabulary:
     whoops: WhoopsWords
     art: ArtWords
     paragraph: ParagraphWords
+    shapes: ShapesWords
 
 
 # --- loading -----------------------------------------------------------------------------------------------------

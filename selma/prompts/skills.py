@@ -13,7 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 LIBRARY_DIR = Path(__file__).parent / "skill_library"
-TEMPLATE_GRAMMARS = ("counting", "spatial", "text", "attribute", "everyday", "paragraph", "art", "whoops")
+TEMPLATE_GRAMMARS = (
+    "counting", "spatial", "text", "attribute", "everyday", "paragraph", "art", "whoops",
+    "shapes_counting", "shapes_spatial", "shapes_colour",
+)  # fmt: skip
 MIN_SEEDS = 3
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 
