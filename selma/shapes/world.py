@@ -23,7 +23,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from ..llm.grammars.shapes import FRAME, GAP, HALF_EXTENT, MAX_LOAD, check_spec, describe, fits, load
+from ..llm.grammars.shapes import FRAME, GAP, HALF_EXTENT, MAX_LOAD, check_spec, describe, fits
 from ..llm.template_vocab import vocab
 
 
@@ -105,7 +105,9 @@ def _place(rng: random.Random, kinds: Sequence[tuple[str, str, str]], ok=lambda 
         for shape, colour, size in kinds:
             low, high = HALF_EXTENT[size] + FRAME, 1 - HALF_EXTENT[size] - FRAME
             for _ in range(50):
-                new = ShapeObject(shape, colour, size, round(rng.uniform(low, high), 4), round(rng.uniform(low, high), 4))
+                new = ShapeObject(
+                    shape, colour, size, round(rng.uniform(low, high), 4), round(rng.uniform(low, high), 4)
+                )
                 if all(_apart(new, o) for o in objects):
                     objects.append(new)
                     break
@@ -138,7 +140,9 @@ def random_scene(
     rng.shuffle(large)
     while sum((2 * HALF_EXTENT[k[2]] + GAP) ** 2 for k in kinds) > MAX_LOAD:
         if not large or "small" not in sizes:
-            raise ValueError(f"{n} objects of sizes {list(sizes)} do not fit the frame; allow 'small' or fewer objects")
+            raise ValueError(
+                f"{n} objects of sizes {list(sizes)} do not fit the frame; allow 'small' or fewer objects"
+            )
         large.pop()[2] = "small"  # a crowded scene takes small objects
     return _place(rng, [tuple(k) for k in kinds])
 
@@ -223,7 +227,9 @@ def layout(spec: Mapping, rng: random.Random) -> Scene:
     if not fits(spec):
         raise ValueError(f"the objects of {dict(spec)} do not fit the frame; say fewer, or smaller, ones")
     first = [sum(g["count"] for g in spec["groups"][:i]) for i in range(len(spec["groups"]))]
-    relations = [{**r, "subject": first[r["subject"]], "object": first[r["object"]]} for r in spec.get("relations", ())]
+    relations = [
+        {**r, "subject": first[r["subject"]], "object": first[r["object"]]} for r in spec.get("relations", ())
+    ]
     kinds, free = [], []
     for g in spec["groups"]:
         for _ in range(g["count"]):

@@ -53,7 +53,7 @@ def fits(spec: Mapping) -> bool:
                 first, second = (r["subject"], r["object"]) if direction == axis[0] else (r["object"], r["subject"])
                 after[first].add(second)
 
-        def span(i: int, depth: int = 0) -> float:
+        def span(i: int, depth: int = 0, after: dict = after) -> float:
             if depth > len(sides):
                 return float("inf")  # a cycle: A left of B left of A
             return sides[i] + max((GAP + span(j, depth + 1) for j in after[i]), default=0.0)
