@@ -109,7 +109,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
             # `__init__` importing its children is the normal direction: only
             # edges between modules count.
             if state.get(target) == 1:
-                return stack[stack.index(target):] + [target]
+                return stack[stack.index(target) :] + [target]
             if target not in state and (found := visit(target)):
                 return found
         stack.pop()

@@ -24,7 +24,7 @@ from selma.evaluation.answerer import AnswererConfig
 from selma.evaluation.answerer_factory import make_answerer
 from selma.evaluation.openai_answerer import ANSWER_INSTRUCTION, OpenAIAnswerer, image_data_url
 from selma.evaluation.scores import Question
-from selma.llm.openai_backend import PLACEHOLDER_KEY
+from selma.llm.openai_plumbing import PLACEHOLDER_KEY
 from selma.testing.fake_openai import FakeOpenAIServer
 from selma.testing.fake_openai_behaviours import error, no_logprobs, no_vision, rate_limited, unauthorized
 from selma.testing.fake_openai_vision import P_YES_IF_NO, P_YES_IF_YES, vision_answer

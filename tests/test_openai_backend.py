@@ -11,7 +11,8 @@ import pytest
 
 from selma.errors import LLMError
 from selma.llm import LLMConfig, LLMRequest, make_backend
-from selma.llm.openai_backend import PLACEHOLDER_KEY, OpenAIBackend, _retry_after_seconds
+from selma.llm.openai_backend import OpenAIBackend
+from selma.llm.openai_plumbing import PLACEHOLDER_KEY, retry_after_seconds
 from selma.testing.fake_openai import FakeOpenAIServer
 from selma.testing.fake_openai_behaviours import (
     MALFORMED_KINDS,
@@ -166,7 +167,7 @@ def test_backoff_doubles_with_jitter_and_is_capped(backends):
     [({"retry-after-ms": "250", "retry-after": "1"}, 0.25), ({"retry-after": "2"}, 2.0), ({"retry-after": "x"}, None)],
 )
 def test_retry_after_header_parsing(headers, seconds):
-    assert _retry_after_seconds(headers) == seconds
+    assert retry_after_seconds(headers) == seconds
 
 
 def test_retries_exhausted_says_how_many_attempts_and_the_last_status(openai_server, backends, key_env):

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import openai
 
 from ..errors import LLMError, MalformedAnswer
-from ..llm.openai_backend import MAX_RETRY_DELAY, PLACEHOLDER_KEY, _retry_after_seconds
+from ..llm.openai_plumbing import PLACEHOLDER_KEY, Transient, redact, retry_after_seconds, retry_delay, server_message
 from .answerer import Answer, AnswererConfig
 
 if TYPE_CHECKING:
@@ -59,14 +59,6 @@ _BAD_IMAGE_HINTS = ("unsupported image", "invalid image", "image too large", "co
 _ANSWER_RE = re.compile(r"[\W_]*(yes|no)\b", re.IGNORECASE)
 _TOKEN_MARKS = " \t\r\n\u2581\u0120"  # whitespace, SentencePiece's "▁" and byte-level BPE's "Ġ"
 _OPTIONAL_PARAMS = ("logprobs", "top_logprobs", "temperature")  # dropped if the server refuses them
-
-
-class _Transient(Exception):
-    """A failure worth retrying: 408, 429, 5xx, a timeout or a connection error."""
-
-    def __init__(self, reason: str, *, retry_after: float | None = None, unreachable: bool = False) -> None:
-        super().__init__(reason)
-        self.reason, self.retry_after, self.unreachable = reason, retry_after, unreachable
 
 
 class OpenAIAnswerer:
@@ -129,7 +121,7 @@ class OpenAIAnswerer:
         for attempt in range(1, attempts + 1):
             try:
                 return self._read(self._create_adapting(messages), question)
-            except _Transient as exc:
+            except Transient as exc:
                 last = exc
             if attempt == attempts:
                 break
@@ -158,10 +150,10 @@ class OpenAIAnswerer:
         except openai.BadRequestError:
             raise  # _create_adapting decides
         except openai.APITimeoutError:
-            raise _Transient(f"no answer within {TIMEOUT:g} s (timeout)") from None
+            raise Transient(f"no answer within {TIMEOUT:g} s (timeout)") from None
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc  # e.g. "[Errno 111] Connection refused"
-            raise _Transient(f"connection failed: {self._redact(cause) or exc.message}", unreachable=True) from None
+            raise Transient(f"connection failed: {self._redact(cause) or exc.message}", unreachable=True) from None
         except openai.APIStatusError as exc:
             raise self._status_error(exc) from None
         except (openai.APIResponseValidationError, json.JSONDecodeError):
@@ -192,10 +184,10 @@ class OpenAIAnswerer:
     # -- errors ------------------------------------------------------------------------------------------
 
     def _status_error(self, exc: openai.APIStatusError) -> Exception:
-        """An HTTP error as `_Transient` (retry) or an `LLMError` that says what to do."""
+        """An HTTP error as `Transient` (retry) or an `LLMError` that says what to do."""
         status, detail, model = exc.status_code, self._server_message(exc), self.config.model
         if status in (408, 429) or status >= 500:
-            return _Transient(f"HTTP {status} ({detail})", retry_after=_retry_after_seconds(exc.response.headers))
+            return Transient(f"HTTP {status} ({detail})", retry_after=retry_after_seconds(exc.response.headers))
         where = f"The server at {self.base_url}"
         if status in (401, 403):
             env = self.config.api_key_env
@@ -274,7 +266,7 @@ class OpenAIAnswerer:
             "that the answerer's base_url points at an OpenAI-compatible /v1 API with chat completions."
         )
 
-    def _gave_up(self, attempts: int, last: _Transient) -> LLMError:
+    def _gave_up(self, attempts: int, last: Transient) -> LLMError:
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
         if last.unreachable and not self.config.base_url:
             return LLMError(
@@ -293,16 +285,10 @@ class OpenAIAnswerer:
         )
 
     def _server_message(self, exc: openai.APIError) -> str:
-        body = getattr(exc, "body", None)
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            body = body["error"]
-        message = body.get("message") if isinstance(body, dict) else None
-        text = str(message if message else (body if body is not None else exc.message))
-        return self._redact(" ".join(text.split())[:300])
+        return server_message(exc, self._client.api_key)
 
     def _redact(self, text: object) -> str:
-        text, key = str(text), self._client.api_key
-        return text.replace(key, "***") if key and key != PLACEHOLDER_KEY else text
+        return redact(text, self._client.api_key)
 
     def _warn_once(self, what: str, message: str, *args: object) -> None:
         with self._lock:
@@ -312,10 +298,7 @@ class OpenAIAnswerer:
         logger.warning(message, *args)
 
     def _retry_delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, MAX_RETRY_DELAY)
-        ceiling = min(self.retry_base_delay * 2 ** (attempt - 1), MAX_RETRY_DELAY)
-        return self._rng.uniform(ceiling / 2, ceiling)
+        return retry_delay(self._rng, self.retry_base_delay, attempt, retry_after)
 
 
 def image_data_url(image: Image) -> str:

@@ -9,10 +9,8 @@ errors are raised `from None`, because some servers echo the key they were sent.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import math
 import os
 import random
 import re
@@ -22,21 +20,9 @@ import openai
 
 from ..errors import LLMError, MalformedAnswer
 from .base import LLMConfig, LLMRequest
+from .openai_plumbing import PLACEHOLDER_KEY, Transient, redact, retry_after_seconds, retry_delay, server_message
 
 logger = logging.getLogger(__name__)
-
-PLACEHOLDER_KEY = "not-needed"  # local servers (Ollama, vLLM, LM Studio) usually take any key
-MAX_RETRY_DELAY = 60.0  # seconds; caps both our backoff and a server's Retry-After
-
-
-class _Transient(Exception):
-    """A failure worth retrying: 408, 429, 5xx, a timeout or a connection error."""
-
-    def __init__(self, reason: str, *, retry_after: float | None = None, unreachable: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-        self.unreachable = unreachable
 
 
 class OpenAIBackend:
@@ -68,7 +54,7 @@ class OpenAIBackend:
         for attempt in range(1, attempts + 1):
             try:
                 return self._complete_adapting(request)
-            except _Transient as exc:
+            except Transient as exc:
                 last = exc
             if attempt == attempts:
                 break
@@ -105,10 +91,10 @@ class OpenAIBackend:
         except openai.BadRequestError:
             raise  # _complete_adapting decides
         except openai.APITimeoutError:
-            raise _Transient(f"no answer within {cfg.timeout:g} s (timeout)") from None
+            raise Transient(f"no answer within {cfg.timeout:g} s (timeout)") from None
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc  # e.g. "[Errno 111] Connection refused"
-            raise _Transient(f"connection failed: {self._redact(cause) or exc.message}", unreachable=True) from None
+            raise Transient(f"connection failed: {self._redact(cause) or exc.message}", unreachable=True) from None
         except openai.APIStatusError as exc:
             raise self._status_error(exc) from None
         except (openai.APIResponseValidationError, json.JSONDecodeError):
@@ -139,11 +125,11 @@ class OpenAIBackend:
     # -- errors ------------------------------------------------------------------------------------------
 
     def _status_error(self, exc: openai.APIStatusError) -> Exception:
-        """Map an HTTP error to `_Transient` (retry) or an `LLMError` that says what to do."""
+        """Map an HTTP error to `Transient` (retry) or an `LLMError` that says what to do."""
         status, detail = exc.status_code, self._server_message(exc)
         if status == 408 or status == 429 or status >= 500:
-            retry_after = _retry_after_seconds(exc.response.headers)
-            return _Transient(f"HTTP {status} ({detail})", retry_after=retry_after)
+            retry_after = retry_after_seconds(exc.response.headers)
+            return Transient(f"HTTP {status} ({detail})", retry_after=retry_after)
         if status in (401, 403):
             env = self.config.api_key_env or "OPENAI_API_KEY"
             what = "rejected the API key" if status == 401 else "refused access with this API key"
@@ -197,7 +183,7 @@ class OpenAIBackend:
             f"the model supports (chat or completions).{hint}"
         )
 
-    def _gave_up(self, attempts: int, last: _Transient) -> LLMError:
+    def _gave_up(self, attempts: int, last: Transient) -> LLMError:
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
         if last.unreachable and not self.config.base_url:
             return LLMError(
@@ -216,25 +202,13 @@ class OpenAIBackend:
         )
 
     def _server_message(self, exc: openai.APIError) -> str:
-        body = getattr(exc, "body", None)
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            body = body["error"]
-        message = body.get("message") if isinstance(body, dict) else None
-        text = str(message if message else (body if body is not None else exc.message))
-        return self._redact(" ".join(text.split())[:300])
+        return server_message(exc, self._client.api_key)
 
     def _redact(self, text: object) -> str:
-        text, key = str(text), self._client.api_key
-        if key and key != PLACEHOLDER_KEY:
-            text = text.replace(key, "***")
-        return text
+        return redact(text, self._client.api_key)
 
     def _retry_delay(self, attempt: int, retry_after: float | None) -> float:
-        """The server's Retry-After if it sent one, else base * 2**(attempt-1) with jitter in [50%, 100%]."""
-        if retry_after is not None:
-            return min(retry_after, MAX_RETRY_DELAY)
-        ceiling = min(self.config.retry_base_delay * 2 ** (attempt - 1), MAX_RETRY_DELAY)
-        return self._rng.uniform(ceiling / 2, ceiling)
+        return retry_delay(self._rng, self.config.retry_base_delay, attempt, retry_after)
 
 
 def _read_api_key(config: LLMConfig) -> str:
@@ -256,24 +230,3 @@ def _read_api_key(config: LLMConfig) -> str:
         f"`export {name}=...` before starting ComfyUI (the key is never read from a node widget), or set "
         "LLMConfig.base_url to a local OpenAI-compatible server."
     )
-
-
-def _retry_after_seconds(headers: object) -> float | None:
-    """Seconds from `retry-after-ms` or `Retry-After` (seconds or an HTTP date), as OpenAI and proxies send."""
-    get = getattr(headers, "get", None)
-    if get is None:
-        return None
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / scale
-        except ValueError:
-            try:
-                seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-            except (TypeError, ValueError):
-                continue
-        if math.isfinite(seconds):
-            return max(seconds, 0.0)
-    return None
