@@ -298,27 +298,32 @@ _CHAT_TEMPLATE = (
 )
 
 
-def _causal_lm_tokenizer() -> PreTrainedTokenizerFast:
-    """GPT-2-style byte-level BPE over the same word list (words with and without the leading space)."""
+def byte_level_tokenizer(words: list[str], special_tokens: list[str], max_length: int) -> PreTrainedTokenizerFast:
+    """GPT-2-style byte-level BPE over `words` (each with and without its leading space, so "yes" and " yes" are
+    two tokens, as in real BPE vocabularies), "<|endoftext|>" as bos/eos/pad/unk, plus `special_tokens`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     table = _bytes_to_unicode()
     space = table[ord(" ")]
-    words = _word_list()
     merges = _learn_merges([list(w) for w in words] + [[space, *w] for w in words])
     tokens = list(dict.fromkeys(list(table.values()) + [a + b for a, b in merges]))
     backend = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
-    tokenizer = PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=backend,
         bos_token="<|endoftext|>",
         eos_token="<|endoftext|>",
         pad_token="<|endoftext|>",
         unk_token="<|endoftext|>",
-        additional_special_tokens=["<|system|>", "<|user|>", "<|assistant|>"],
-        model_max_length=1024,
+        additional_special_tokens=special_tokens,
+        model_max_length=max_length,
     )
+
+
+def _causal_lm_tokenizer() -> PreTrainedTokenizerFast:
+    """Byte-level BPE over the same word list, with a chat template."""
+    tokenizer = byte_level_tokenizer(_word_list(), ["<|system|>", "<|user|>", "<|assistant|>"], 1024)
     tokenizer.chat_template = _CHAT_TEMPLATE
     return tokenizer
 

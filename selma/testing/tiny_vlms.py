@@ -35,7 +35,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from .tiny_models import _bytes_to_unicode, _learn_merges, _seeded, _word_list, build_tiny_clip_tokenizer
+from .tiny_models import _seeded, _word_list, build_tiny_clip_tokenizer, byte_level_tokenizer
 
 __all__ = ["TINY_IMAGE_SIZE", "build_tiny_blip_vqa", "build_tiny_chat_vlm", "build_tiny_clip"]
 
@@ -83,27 +83,8 @@ def _clip_image_processor() -> transformers.ImageProcessingMixin:
 
 
 def _chat_tokenizer() -> PreTrainedTokenizerFast:
-    """GPT-2-style byte-level BPE over the word list, each word with and without its leading space (so "yes"
-    and " yes" are two tokens, as in real BPE vocabularies), plus the chat and ``<image>`` special tokens."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-
-    table = _bytes_to_unicode()
-    space = table[ord(" ")]
-    words = _words()
-    merges = _learn_merges([list(w) for w in words] + [[space, *w] for w in words])
-    tokens = list(dict.fromkeys(list(table.values()) + [a + b for a, b in merges]))
-    backend = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token="<|endoftext|>",
-        eos_token="<|endoftext|>",
-        pad_token="<|endoftext|>",
-        unk_token="<|endoftext|>",
-        additional_special_tokens=["<|user|>", "<|assistant|>", "<image>"],
-        model_max_length=512,
-    )
+    """Byte-level BPE over the word list plus the chat and ``<image>`` special tokens, padding on the left."""
+    tokenizer = byte_level_tokenizer(_words(), ["<|user|>", "<|assistant|>", "<image>"], 512)
     tokenizer.padding_side = "left"
     return tokenizer
 
