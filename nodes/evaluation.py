@@ -32,6 +32,12 @@ def split_prompts(prompts: list[str]) -> list[str]:
     return texts
 
 
+def image_columns(images_1, more: dict) -> list[list]:
+    """The connected IMAGE inputs (images_1, then images_2.. that are connected) as lists of PIL images."""
+    columns = [images_1] + [more[f"images_{k}"] for k in range(2, COLUMNS + 1) if more.get(f"images_{k}")]
+    return [[image for batch in tensors_to_pil(column) for image in batch] for column in columns]
+
+
 def grid_rows(columns: list[list], rows: int) -> list[list]:
     """rows[r][c] from per-column image lists; every column must hold one image per prompt."""
     bad = [(c, len(images)) for c, images in enumerate(columns) if len(images) != rows]
@@ -74,10 +80,9 @@ class SelmaCompareGrid:
         }
 
     def draw(self, images_1, prompts, column_labels, run_name, cell_size, **more):
-        columns = [images_1] + [more[f"images_{k}"] for k in range(2, COLUMNS + 1) if more.get(f"images_{k}")]
-        pil_columns = [[image for batch in tensors_to_pil(column) for image in batch] for column in columns]
+        pil_columns = image_columns(images_1, more)
         texts = split_prompts(prompts)
-        labels = parse_labels(column_labels[0], len(columns))
+        labels = parse_labels(column_labels[0], len(pil_columns))
         grid = draw_comparison_grid(grid_rows(pil_columns, len(texts)), labels, texts, cell_size=cell_size[0])
         folder = run_directory(run_name[0].strip()) / "comparison"
         path = save_grid(grid, _next_free(folder, "comparison"))
@@ -163,11 +168,10 @@ class SelmaEvaluate:
     def evaluate(self, evaluator, images_1, prompts, labels, skill, run_name, seed, **more):
         from .glue.evaluate import evaluate_columns
 
-        columns = [images_1] + [more[f"images_{k}"] for k in range(2, COLUMNS + 1) if more.get(f"images_{k}")]
-        pil_columns = [[image for batch in tensors_to_pil(column) for image in batch] for column in columns]
+        pil_columns = image_columns(images_1, more)
         texts = split_prompts(prompts)
         grid_rows(pil_columns, len(texts))  # one image per prompt in every column, or a clear error
-        names = parse_labels(labels[0], len(columns))
+        names = parse_labels(labels[0], len(pil_columns))
         png, data = evaluate_columns(evaluator[0], dict(zip(names, pil_columns, strict=True)), texts, skill[0].strip(),
                                      run_directory(run_name[0].strip()), seed[0])  # fmt: skip
         return {"ui": {"text": [data["markdown"]]}, "result": (pil_to_tensor([png]), json.dumps(data["scoreboard"]))}
