@@ -5,7 +5,7 @@ A workflow spec (tools/workflow_specs/<name>.py) imports what it needs from here
 
 from .files import build, missing_nodes, write
 from .graph import NOTE_TYPE, Graph, Node, Out
-from .pieces import compare, evaluate, held_out_prompts, loaders, merge, render, skill_expert, train
+from .pieces import base_vs_merged, compare, evaluate, held_out_prompts, loaders, merge, render, skill_expert, train
 from .schemas import OBJECT_INFO, REPO, InputSpec, NodeSpec, load_schemas
 from .smoke import SMOKE, SMOKE_SETTINGS, note, note_text
 
@@ -20,6 +20,7 @@ __all__ = [
     "Node",
     "NodeSpec",
     "Out",
+    "base_vs_merged",
     "build",
     "compare",
     "evaluate",

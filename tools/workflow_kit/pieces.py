@@ -118,6 +118,29 @@ def held_out_prompts(g: Graph) -> Out:
     )
 
 
+def base_vs_merged(g: Graph, files: list[str]) -> tuple[Out, list[tuple[str, Out]]]:
+    """Load the expert `files`, merge them, render the held-out prompts with base and merged from the same seed:
+    (the prompt list, [("base", images), ("merged", images)])."""
+    model, clip, vae, latent, negative = loaders(g)
+
+    # the experts, merged
+    experts = [
+        g.add("SelmaLoadExpert", title=f"Load expert {k}", model=model, expert_name=name, strength=1.0)
+        for k, name in enumerate(files, start=1)
+    ]
+    merged = merge(g, [e.out("expert") for e in experts])
+    merged_model = g.add("SelmaApplyExpert", title="Apply merged expert", model=model, expert=merged.out(0))
+
+    # held-out prompts rendered by base and merged
+    prompts = held_out_prompts(g)
+    positive = g.add("CLIPTextEncode", title="Encode held-out", text=prompts, clip=clip).out(0)
+    columns = [
+        ("base", render(g, model, vae, positive, negative, latent, 42, "base")),
+        ("merged", render(g, merged_model.out(0), vae, positive, negative, latent, 42, "merged")),
+    ]
+    return prompts, columns
+
+
 def compare(g: Graph, columns: list[tuple[str, Out]], prompts: Out, title: str) -> None:
     """Base / experts / merged side by side: SELMA Compare Grid if installed, else one Save Image per column."""
     if "SelmaCompareGrid" in g.specs:

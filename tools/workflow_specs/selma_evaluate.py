@@ -1,6 +1,6 @@
 """selma_evaluate: base vs merged on held-out prompts, scored for faithfulness: the workflow ends in the scoreboard."""
 
-from workflow_kit import SMOKE, Graph, evaluate, held_out_prompts, loaders, merge, note, render
+from workflow_kit import SMOKE, Graph, base_vs_merged, evaluate, note
 from workflow_kit.pieces import ANSWERER_MODEL, CLIP_MODEL
 
 TITLE = "SELMA: evaluate (scoreboard)"
@@ -25,21 +25,5 @@ def build(g: Graph) -> None:
             f"resolution {SMOKE['resolution']}x{SMOKE['resolution']}: *Empty Latent Image* -> width/height",
         ],
     )
-    model, clip, vae, latent, negative = loaders(g)
-
-    # the experts, merged
-    experts = [
-        g.add("SelmaLoadExpert", title=f"Load expert {k}", model=model, expert_name=name, strength=1.0)
-        for k, name in enumerate(FILES, start=1)
-    ]
-    merged = merge(g, [e.out("expert") for e in experts])
-    merged_model = g.add("SelmaApplyExpert", title="Apply merged expert", model=model, expert=merged.out(0))
-
-    # held-out prompts rendered by base and merged, then scored
-    prompts = held_out_prompts(g)
-    positive = g.add("CLIPTextEncode", title="Encode held-out", text=prompts, clip=clip).out(0)
-    columns = [
-        ("base", render(g, model, vae, positive, negative, latent, 42, "base")),
-        ("merged", render(g, merged_model.out(0), vae, positive, negative, latent, 42, "merged")),
-    ]
+    prompts, columns = base_vs_merged(g, FILES)
     evaluate(g, columns, prompts, "held_out", "Evaluate: base vs merged")
