@@ -104,7 +104,8 @@ def _explicit_mode(args: argparse.Namespace) -> int:
         raise ValueError(f"missing {', '.join(missing)}; give --images (repeat), --prompts and -o, or --run-dir DIR")
     prompts = [line.strip() for line in Path(args.prompts).read_text(encoding="utf-8").splitlines() if line.strip()]
     images = []
-    for label, folder in _variant_folders(args.images).items():
+    variants = _variant_folders(args.images)
+    for label, folder in variants.items():
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if len(files) != len(prompts):
             raise ValueError(
@@ -120,7 +121,7 @@ def _explicit_mode(args: argparse.Namespace) -> int:
         answerer = dataclasses.replace(answerer, device=device)
     config = EvalConfig(metrics=_metrics(args) or METRICS, answerer=answerer, clip_model=args.clip_model or "",
                         llm=llm_config_from_args(args), device=device)  # fmt: skip
-    base = next(iter(_variant_folders(args.images)))
+    base = next(iter(variants))  # the first folder is what the others are compared with
     with TqdmProgress(desc="evaluate", unit="item") as progress:
         scores, cache = score_images(
             images, config, args.output, on_progress=lambda _, d, t: progress(d, t) if state.is_main_process else None,
