@@ -1,7 +1,7 @@
 """Models: a checkpoint file, a diffusers folder or a hub id -> a diffusers pipeline (SD1.x/2.x, SDXL, SD3.5,
 FLUX), and the maps between diffusers and ComfyUI (LDM) module names that expert files rely on.
 
-`pipelines` (loading, devices, dtypes), `unet_names` (diffusers <-> LDM names of UNet modules).
+`pipelines` (loading, devices, dtypes, the shipped models by name: `shapes/` holds the shapes-world model), `unet_names` (diffusers <-> LDM names of UNet modules).
 """
 
 from ..lazy import lazy_exports
@@ -12,6 +12,8 @@ _LAZY = {
     "resolve_device": ".pipelines",
     "resolve_dtype": ".pipelines",
     "pipeline_label": ".pipelines",
+    "NAMED_MODELS": ".pipelines",
+    "named_model_dir": ".pipelines",
     "UnetLayout": ".unet_names",
     "diffusers_to_ldm": ".unet_names",
     "ldm_to_diffusers": ".unet_names",

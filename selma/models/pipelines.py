@@ -7,7 +7,9 @@ Three sources, told apart without guessing:
   apart from the state-dict keys, loaded with `from_single_file`. diffusers needs the matching diffusers
   *configs* for that; it fetches them from the hub unless `config_folder` names a local diffusers folder of
   the same architecture (needed offline);
-- a **hub id** (`org/name`), loaded by diffusers from the Hugging Face hub (or its local cache).
+- a **hub id** (`org/name`), loaded by diffusers from the Hugging Face hub (or its local cache);
+- a **shipped model's name**: `"shapes"`, the small SD-family model of the shapes world trained by
+  `tools/train_shapes_model.py` and installed with the package (`NAMED_MODELS`; see `selma.shapes.model`).
 
 Device "auto" is cuda > mps > cpu; dtype "auto" is float16 on CUDA and MPS, float32 on CPU.
 """
@@ -41,9 +43,10 @@ DTYPE_NAMES = {
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 ARCHITECTURE_NAMES = {"sd": "SD1.x/2.x", "sdxl": "SDXL"}
+NAMED_MODELS = {"shapes": Path(__file__).parent / "shapes"}  # name -> the diffusers folder installed with selma
 _SOURCES_HELP = (
-    "pass a diffusers folder (with model_index.json), a .safetensors/.ckpt checkpoint file, or a hub id "
-    "such as 'stable-diffusion-v1-5/stable-diffusion-v1-5'"
+    "pass a diffusers folder (with model_index.json), a .safetensors/.ckpt checkpoint file, a hub id "
+    "such as 'stable-diffusion-v1-5/stable-diffusion-v1-5', or 'shapes' (the shipped shapes-world model)"
 )
 
 
@@ -142,11 +145,25 @@ def read_checkpoint_keys(path: str | Path) -> list[str]:
         ) from None
 
 
+def named_model_dir(name: str) -> Path:
+    """The installed folder of a shipped model (`NAMED_MODELS`); a clear error where this installation lacks it."""
+    folder = NAMED_MODELS[name]
+    if not (folder / "model_index.json").is_file():
+        raise ModelLoadError(
+            f"the shipped {name!r} model is not installed ({folder} has no model_index.json); reinstall "
+            "comfyui-selma, or train it with `python tools/train_shapes_model.py`"
+        )
+    return folder
+
+
 def source_kind(model: str | Path) -> str:
-    """'folder', 'file' or 'hub' for a model string; raises ValueError with the fix for a bad local path."""
+    """'named', 'folder', 'file' or 'hub' for a model string; raises ValueError with the fix for a bad local
+    path."""
     text = str(model).strip()
     if not text:
         raise ValueError(f"model is empty; {_SOURCES_HELP}")
+    if text in NAMED_MODELS:
+        return "named"
     path = Path(text).expanduser()
     if path.is_dir():
         if not (path / "model_index.json").is_file():
@@ -178,6 +195,8 @@ def load_pipeline(
     log.info("loading %s %s on %s as %s", kind, model, device, torch_dtype)
     if kind == "file":
         pipe = _load_single_file(Path(model).expanduser(), torch_dtype, config_folder)
+    elif kind == "named":
+        pipe = _load_pretrained(str(named_model_dir(str(model).strip())), "folder", torch_dtype)
     else:
         pipe = _load_pretrained(str(Path(model).expanduser()) if kind == "folder" else str(model), kind, torch_dtype)
     pipe = pipe.to(device)

@@ -37,6 +37,7 @@ from transformers import (
 
 __all__ = [
     "build_sd15_unet",
+    "build_clip_tokenizer",
     "build_tiny_causal_lm",
     "build_tiny_clip_tokenizer",
     "build_tiny_sd",
@@ -137,8 +138,13 @@ def build_tiny_clip_tokenizer() -> CLIPTokenizer:
     ``<|startoftext|>`` and ``<|endoftext|>``; lower-cased; ``model_max_length`` 77. Any text (unknown
     words, digits, punctuation, non-ASCII) tokenizes, falling back to byte symbols.
     """
+    return build_clip_tokenizer(_word_list(), max_length=77)
+
+
+def build_clip_tokenizer(words: list[str], *, max_length: int) -> CLIPTokenizer:
+    """A byte-level BPE CLIP tokenizer whose merges make each of `words` (lower-case) one token."""
     alphabet = list(_bytes_to_unicode().values())
-    merges = _learn_merges([[*word[:-1], word[-1] + "</w>"] for word in _word_list()])
+    merges = _learn_merges([[*word[:-1], word[-1] + "</w>"] for word in words])
     tokens = alphabet + [c + "</w>" for c in alphabet] + [a + b for a, b in merges]
     tokens += ["<|startoftext|>", "<|endoftext|>"]
     vocab = {token: i for i, token in enumerate(dict.fromkeys(tokens))}
@@ -148,7 +154,7 @@ def build_tiny_clip_tokenizer() -> CLIPTokenizer:
         (Path(tmp) / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
         lines = ["#version: 0.2"] + [f"{a} {b}" for a, b in merges]
         (Path(tmp) / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return CLIPTokenizer.from_pretrained(tmp, model_max_length=77)
+        return CLIPTokenizer.from_pretrained(tmp, model_max_length=max_length)
 
 
 def _clip_text_config(tokenizer: CLIPTokenizer, *, hidden_act: str, projection_dim: int = 32) -> CLIPTextConfig:
