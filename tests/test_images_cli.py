@@ -104,12 +104,11 @@ def test_demo_datasets_stage_renders_a_dataset_and_a_contact_sheet_per_skill(tmp
     for skill in DEMO_SKILLS:  # the prompts stage's output (the whole demo also trains; that stage tests itself)
         append_jsonl(tmp_path / "prompts" / f"{skill}.jsonl", [{"text": f"{skill} prompt {i}"} for i in range(4)])
     artifacts = render_datasets(tmp_path)
-    assert artifacts[0] == ("model", tmp_path / "models" / "tiny-sd")
-    assert (tmp_path / "models" / "tiny-sd" / "model_index.json").is_file()
+    assert artifacts[0] == ("model", "shapes")  # the shipped shapes model, by name
     for skill in DEMO_SKILLS:
         folder = tmp_path / "datasets" / skill
         records = read_dataset(folder)
-        assert len(records) == 4 and {(r.extra["width"], r.extra["steps"]) for r in records} == {(32, 2)}
+        assert len(records) == 4 and {(r.extra["width"], r.extra["steps"]) for r in records} == {(64, 20)}
         sheet = tmp_path / "datasets" / f"{skill}_contact_sheet.png"
         assert sheet.is_file() and ("dataset", folder) in artifacts and ("preview", sheet) in artifacts
     assert render_datasets(tmp_path) == artifacts  # resumes: the model is reused, nothing new is rendered

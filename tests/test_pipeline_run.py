@@ -222,13 +222,18 @@ def test_selma_demo_runs_the_whole_pipeline_and_prints_every_artifact(tmp_path, 
     for kind, where in listed:
         assert Path(where.strip()).exists(), f"{kind} artifact {where} is printed but missing"
     report = json.loads((run / "experts" / "merged.report.json").read_text())
-    assert report["method"] == "svd" and report["rank"] == 4 and len(report["inputs"]) == 2
-    for skill in ("counting", "spatial"):
+    assert report["method"] == "svd" and report["rank"] == 8 and len(report["inputs"]) == 3
+    skills = ("shapes_counting", "shapes_spatial", "shapes_colour_binding")
+    for skill in skills:
         with Image.open(run / "comparison" / f"{skill}.png") as grid:
-            assert grid.width == 6 + 4 * 166, "columns: base, counting, spatial, merged"
-        assert len(json.loads((run / "comparison" / f"{skill}.prompts.json").read_text())) == 2
-    assert (run / "models" / "tiny-sd" / "model_index.json").is_file()
-    router = json.loads((run / "router" / "counting" / "router.json").read_text())
+            assert grid.width == 6 + 5 * 166, "columns: base, the three experts, merged"
+        assert 1 <= len(json.loads((run / "comparison" / f"{skill}.prompts.json").read_text())) <= 4
+    board = json.loads((run / "evaluation" / "scoreboard.json").read_text())
+    text = json.dumps(board)
+    assert all(s in text for s in skills) and "joint" in text and "merged" in text
+    answers = (run / "evaluation" / "answers.jsonl").read_text()
+    assert "seen:" in answers, "the shapes checker answered (it says what it saw)"
+    router = json.loads((run / "router" / "shapes_counting" / "router.json").read_text())
     assert len(router["prompts"]) == 2, "the StyleInject expert's routers were recorded on two held-out prompts"
     assert main(["demo", "--run-dir", str(run)]) == 0
     assert "nothing to do" in capsys.readouterr().out

@@ -1,12 +1,13 @@
 """`selma demo`: the whole pipeline end to end on the embedded defaults, offline, on CPU.
 
-The demo is `selma run` with a built-in config (`demo_config`): the tiny random SD model (built into
-RUN_DIR/models/tiny-sd), the offline template prompt writer, two skills -> prompts -> datasets (32 px, 2 steps,
-a contact sheet per skill) -> one LoRA expert per skill (rank 4) -> a StyleInject expert (2 styles) with its
-routers inspected -> a joint LoRA on both skills' data (SELMA's baseline) -> an SVD merge -> the evaluation
-(DSG, VQAScore, CLIPScore of base, each expert, merged and joint on held-out prompts, with tiny random answerers:
-the numbers test the plumbing, not faithfulness) -> a comparison grid per skill. Demo and run share one code
-path: `run_pipeline`.
+The demo is `selma run` with a built-in config (`demo_config`) on the shipped shapes model (`model = "shapes"`,
+trained by tools/train_shapes_model.py): the offline template prompt writer writes prompts for the shapes world's
+three skills (counting, spatial relations, colour binding) -> the base model renders its own datasets (SELMA's
+self-generated data, 64 px) -> one LoRA expert per skill -> a StyleInject expert (2 styles) with its routers
+inspected -> a joint LoRA on all skills' data (SELMA's baseline) -> an SVD merge -> the evaluation (DSG and
+VQAScore of base, each expert, merged and joint on held-out prompts, answered by the world's exact checker) -> a
+comparison grid per skill. Demo and run share one code path: `run_pipeline`. A demo this short trains too few
+steps for stable numbers; examples/shapes_run.toml is the longer version.
 """
 
 from __future__ import annotations
@@ -14,30 +15,39 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEMO_SKILLS = ("counting", "spatial")
+DEMO_SKILLS = ("shapes_counting", "shapes_spatial", "shapes_colour_binding")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", default="runs/demo", help="where the artifacts go (default runs/demo)")
     parser.add_argument("--prompts", type=int, default=12, help="prompts per skill (default 12)")
-    parser.add_argument("--train-steps", type=int, default=6, help="training steps per expert (default 6)")
+    parser.add_argument("--train-steps", type=int, default=40, help="training steps per expert (default 40)")
 
 
-def demo_config(run_dir: str | Path, prompts: int = 12, train_steps: int = 6) -> dict:
+def demo_config(run_dir: str | Path, prompts: int = 12, train_steps: int = 40) -> dict:
     """The demo's run config, as `selma run` would read it from a file (see examples/selma_run.toml)."""
     return {
         "run_dir": str(run_dir),
         "skills": list(DEMO_SKILLS),
         "llm": {"backend": "template"},
         "prompts": {"count": prompts, "seed": 0},
-        "images": {"model": "tiny", "batch_size": 8, "steps": 2, "width": 32, "height": 32, "device": "cpu"},
+        "images": {
+            "model": "shapes",
+            "batch_size": 12,
+            "steps": 20,
+            "guidance": 5.0,
+            "width": 64,
+            "height": 64,
+            "device": "cpu",
+        },
         "train": {
             "device": "cpu",
             "method": "lora",
-            "rank": 4,
-            "alpha": 4,
-            "resolution": 32,
-            "batch_size": 4,
+            "rank": 8,
+            "alpha": 8,
+            "learning_rate": 5e-4,
+            "resolution": 64,
+            "batch_size": 8,
             "grad_accum": 1,
             "steps": train_steps,
             "save_every": train_steps,
@@ -51,9 +61,9 @@ def demo_config(run_dir: str | Path, prompts: int = 12, train_steps: int = 6) ->
             "inspect_steps": 2,
         },
         "joint": {"enabled": True},  # SELMA's baseline: one LoRA on both skills' data
-        "merge": {"method": "svd", "rank": 4},
-        "evaluate": {"enabled": True, "prompts": 2, "steps": 2, "resolution": 32, "seed": 0},
-        "compare": {"prompts": 2, "steps": 2, "resolution": 32, "guidance": 7.5, "seed": 0},
+        "merge": {"method": "svd", "rank": 8},
+        "evaluate": {"enabled": True, "prompts": 8, "steps": 20, "guidance": 5.0, "resolution": 64, "seed": 0},
+        "compare": {"prompts": 4, "steps": 20, "resolution": 64, "guidance": 5.0, "seed": 0},
     }
 
 

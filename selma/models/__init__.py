@@ -1,7 +1,8 @@
 """Models: a checkpoint file, a diffusers folder or a hub id -> a diffusers pipeline (SD1.x/2.x, SDXL, SD3.5,
 FLUX), and the maps between diffusers and ComfyUI (LDM) module names that expert files rely on.
 
-`pipelines` (loading, devices, dtypes, the shipped models by name: `shapes/` holds the shapes-world model), `unet_names` (diffusers <-> LDM names of UNet modules).
+`pipelines` (loading, devices, dtypes, the shipped models by name: `shapes/` holds the shapes-world model),
+`unet_names` (diffusers <-> LDM names of UNet modules).
 """
 
 from ..lazy import lazy_exports

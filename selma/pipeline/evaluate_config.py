@@ -30,6 +30,8 @@ from ..training.config import TrainConfig
 
 JOINT_NAME = "joint"  # experts/joint.safetensors
 TINY = "tiny"
+SHAPES_CHECKER = {"backend": "programmatic", "model": "shapes"}  # selma.shapes.checker
+SHAPES_METRICS = ("dsg", "vqascore")
 STAGE_KEYS = ("enabled", "prompts", "metrics", "answerer", "clip_model", "llm", "threshold")
 
 
@@ -77,17 +79,23 @@ def evaluate_keys() -> list[str]:
     return [*STAGE_KEYS, *(f.name for f in fields(CompareConfig))]
 
 
-def parse_evaluate_section(data: dict[str, Any], *, tiny_model: bool) -> EvaluateStage | None:
+def parse_evaluate_section(
+    data: dict[str, Any], *, tiny_model: bool, shapes_model: bool = False
+) -> EvaluateStage | None:
     """The [evaluate] section (keys already checked); None when the section is absent or enabled = false. On the
-    tiny model the answerer and CLIP default to tiny random models; on a real model they must be named."""
+    tiny model the answerer and CLIP default to tiny random models; on the shapes model the answerer defaults to
+    the world's exact checker and the metrics to DSG and VQAScore (a CLIP knows nothing of this world); on a real
+    model they must be named."""
     data = dict(data)
     enabled = data.pop("enabled", None)
     if enabled is False or (enabled is None and not data):
         return None
-    metrics = tuple(data.pop("metrics", METRICS))
+    metrics = tuple(data.pop("metrics", SHAPES_METRICS if shapes_model else METRICS))
     answerer = data.pop("answerer", None)
     if answerer is None and tiny_model:
         answerer = {"backend": "transformers", "model": TINY}
+    if answerer is None and shapes_model:
+        answerer = dict(SHAPES_CHECKER)
     if isinstance(answerer, dict):
         if "api_key" in answerer:
             raise ValueError(

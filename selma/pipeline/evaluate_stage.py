@@ -57,6 +57,8 @@ def _eval_config(config: RunConfig):
 
     stage = config.evaluate
     answerer = stage.answerer
+    if answerer is not None and answerer.backend == "programmatic" and answerer.model == "shapes":
+        import selma.shapes.checker  # noqa: F401  registers the shapes world's checker
     if answerer is not None and answerer.model == TINY:
         answerer = dataclasses.replace(answerer, model=str(tiny_answerer(config.run_dir, answerer.backend)))
     clip = str(tiny_answerer(config.run_dir, "clip")) if stage.clip_model == TINY else stage.clip_model
@@ -80,7 +82,7 @@ def evaluate_stage(config: RunConfig, progress, report: StageReport) -> None:
     if todo:
         from ..models.pipelines import load_pipeline
 
-        pipe = load_pipeline(resolve_model(config, config.image_model), device=config.images.device)
+        pipe = load_pipeline(resolve_model(config, config.train_model), device=config.images.device)
         rendered = render_variant_images(pipe, variants, todo, stage.render, progress("evaluate/render"))
         report.lines.append(f"rendered {rendered} image(s) ({len(images) - rendered} already on disk)")
         report.did_work = True

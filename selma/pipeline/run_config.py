@@ -4,7 +4,8 @@
     skills = ["counting", "spatial"]        # built-in names, skill JSON files, or inline skill tables
     [llm]      # LLMConfig fields; the API key only by the NAME of its environment variable (api_key_env)
     [prompts]  # PromptGenConfig fields: count, threshold, seed, concurrency, ...
-    [images]   # model ("tiny" = a tiny random SD model built into RUN_DIR/models/tiny-sd) + DatasetConfig fields
+    [images]   # model ("tiny" = a tiny random SD model built into RUN_DIR/models/tiny-sd, "shapes" = the shipped
+               # shapes model, "renderer" = the shapes world's renderer draws the data) + DatasetConfig fields
     [train]    # model (default: the images' model), device + TrainConfig fields (method, rank, steps, ...)
     [styleinject]  # enabled (default false), skill, inspect_prompts, inspect_steps + TrainConfig fields
     [merge]    # enabled + MergeConfig fields: method, weights, rank, density, seed
@@ -43,6 +44,8 @@ from .evaluate_config import (
 from .styleinject_config import StyleInjectStage, allowed_keys, parse_styleinject_section
 
 TINY_MODEL = "tiny"  # the model name that means "build the tiny random SD model into the run dir"
+SHAPES_MODEL = "shapes"  # the shipped shapes-world model (selma.models.pipelines.NAMED_MODELS)
+RENDERER_MODEL = "renderer"  # [images] only: the shapes world's renderer draws the data; [train] defaults to shapes
 MERGED_NAME = "merged"  # experts/merged.safetensors
 SECTIONS = (
     "run_dir", "skills", "llm", "prompts", "images", "train", "joint", "styleinject", "merge", "evaluate", "compare",
@@ -79,6 +82,7 @@ class RunConfig:
     images: DatasetConfig = DatasetConfig()
     train_model: str = TINY_MODEL
     train_device: str = "auto"
+    filter_threshold: float = 0.0  # > 0: experts train only on images whose DSG is at least this (filtered/<skill>/)
     train: TrainConfig = TrainConfig()
     merge: MergeConfig | None = MergeConfig()
     compare: CompareStage | None = CompareStage()
@@ -113,7 +117,11 @@ class RunConfig:
                     "skills": [s.to_dict() for s in self.skills],
                     "llm": asdict(self.llm),
                     "prompts": asdict(self.prompts),
-                    "images": {"model": self.image_model, **asdict(self.images)},
+                    "images": {
+                        "model": self.image_model,
+                        **asdict(self.images),
+                        **({"filter_threshold": self.filter_threshold} if self.filter_threshold else {}),
+                    },
                     "train": {"model": self.train_model, "device": self.train_device, **self.train.to_json()},
                     "styleinject": {"enabled": False}
                     if self.styleinject is None
@@ -191,10 +199,12 @@ def _path(base_dir: Path, value: Any, where: str) -> Path:
 
 
 def _model(base_dir: Path, value: Any, where: str) -> str:
-    if value == TINY_MODEL:
-        return TINY_MODEL
+    if value in (TINY_MODEL, SHAPES_MODEL, RENDERER_MODEL):
+        return value
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{where}={value!r} must be a diffusers folder, a checkpoint file, a hub id, or 'tiny'")
+        raise ValueError(
+            f"{where}={value!r} must be a diffusers folder, a checkpoint file, a hub id, 'shapes' or 'tiny'"
+        )
     local = _path(base_dir, value, where)
     return str(local) if local.exists() or value.startswith((".", "/", "~")) else value  # else a hub id
 
@@ -236,10 +246,19 @@ def parse_run_config(data: dict[str, Any], base_dir: str | Path = ".") -> RunCon
     prompts = _build(
         "[prompts]", PromptGenConfig, _check_keys("[prompts]", data.get("prompts"), _names(PromptGenConfig))
     )
-    images = _check_keys("[images]", data.get("images"), ["model", *_names(DatasetConfig)])
+    images = _check_keys("[images]", data.get("images"), ["model", "filter_threshold", *_names(DatasetConfig)])
     image_model = _model(base_dir, images.pop("model", TINY_MODEL), "[images] model")
+    filter_threshold = images.pop("filter_threshold", 0.0)
+    if filter_threshold:
+        from ..evaluation.dataset_filter import check_threshold
+
+        filter_threshold = _build("[images] filter_threshold", check_threshold, {"threshold": filter_threshold})
     train = _check_keys("[train]", data.get("train"), ["model", "device", *_names(TrainConfig)])
     train_model = _model(base_dir, train.pop("model"), "[train] model") if "model" in train else image_model
+    if image_model == RENDERER_MODEL and "model" not in (data.get("train") or {}):
+        train_model = SHAPES_MODEL
+    if train_model == RENDERER_MODEL:
+        raise ValueError("[train] model='renderer': the renderer only writes data; train on model = 'shapes'")
     train_device = train.pop("device", "auto")
     skills = _skills(data["skills"], base_dir)
     styleinject = parse_styleinject_section(
@@ -247,7 +266,9 @@ def parse_run_config(data: dict[str, Any], base_dir: str | Path = ".") -> RunCon
     )
     joint = parse_joint_section(_check_keys("[joint]", data.get("joint"), joint_keys()), train)
     evaluate = parse_evaluate_section(
-        _check_keys("[evaluate]", data.get("evaluate"), evaluate_keys()), tiny_model=image_model == TINY_MODEL
+        _check_keys("[evaluate]", data.get("evaluate"), evaluate_keys()),
+        tiny_model=image_model == TINY_MODEL,
+        shapes_model=train_model == SHAPES_MODEL,
     )
     from ..models.pipelines import check_device_name
 
@@ -279,6 +300,7 @@ def parse_run_config(data: dict[str, Any], base_dir: str | Path = ".") -> RunCon
         images=_build("[images]", DatasetConfig, images),
         train_model=train_model,
         train_device=train_device,
+        filter_threshold=filter_threshold,
         train=_build("[train]", TrainConfig, train),
         merge=_build("[merge]", MergeConfig, merge) if merge_on else None,
         compare=stage,

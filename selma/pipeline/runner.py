@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..atomic_files import write_text_atomic
 from .report import RunResult, StageReport
-from .run_config import MERGED_NAME, TINY_MODEL, RunConfig
+from .run_config import MERGED_NAME, RENDERER_MODEL, TINY_MODEL, RunConfig
 from .stage_state import is_up_to_date, resolve_model
 from .train_stages import joint_stage, train_stage
 
@@ -88,14 +88,21 @@ def _images_stage(config: RunConfig, progress) -> StageReport:
         name = skill.name
         if pending_indices(config.run_dir, name) and pipe is None:  # load the model only when there is work
             images = config.images
-            pipe = load_pipeline(model, device=images.device, dtype=images.dtype, config_folder=images.config_folder)
+            if config.image_model == RENDERER_MODEL:  # the world's renderer writes the data (weak-to-strong)
+                from ..shapes.renderer_pipeline import RendererPipeline
+
+                pipe = RendererPipeline()
+            else:
+                pipe = load_pipeline(
+                    model, device=images.device, dtype=images.dtype, config_folder=images.config_folder
+                )
         result = build_dataset(
             name,
             pipe or model,
             config.run_dir,
             config=config.images,
             on_progress=progress(f"images/{name}"),
-            model_name=config.image_model if config.image_model == TINY_MODEL else model,
+            model_name=config.image_model if config.image_model in (TINY_MODEL, RENDERER_MODEL) else model,
         )
         sheet = default_sheet_path(result.folder)
         if result.rendered or not sheet.is_file():
@@ -103,6 +110,12 @@ def _images_stage(config: RunConfig, progress) -> StageReport:
         report.did_work |= result.rendered > 0
         report.lines.append(result.summary())
         report.artifacts += [("dataset", result.folder), ("preview", sheet)]
+        if config.filter_threshold:
+            from .filter_step import filter_skill_dataset
+
+            kept = filter_skill_dataset(config, skill, progress(f"filter/{name}"))
+            report.lines.append(kept.summary())
+            report.artifacts.append(("filtered", kept.folder))
     return report
 
 
@@ -198,7 +211,7 @@ def _compare_stage(config: RunConfig, progress) -> StageReport:
     if todo:
         from ..models.pipelines import load_pipeline
 
-        pipe = load_pipeline(resolve_model(config, config.image_model), device=config.images.device)
+        pipe = load_pipeline(resolve_model(config, config.train_model), device=config.images.device)
         grids = compare_skills(pipe, columns, todo, stage.render, on_progress=progress("compare"))
         for name, grid in grids.items():
             save_grid(grid, comparison_path(config.run_dir, name))

@@ -49,6 +49,16 @@ def tiny_answerer(run_dir: str | Path, backend: str) -> Path:
     return _build_once(Path(run_dir) / "models" / name, build)
 
 
+def training_dataset(config: RunConfig, skill_name: str) -> Path:
+    """The dataset an expert of the skill trains on: datasets/<skill>/, or filtered/<skill>/ (the images that passed
+    the DSG filter) when [images] filter_threshold is set."""
+    from ..datasets.files import dataset_dir
+
+    if config.filter_threshold:
+        return Path(config.run_dir) / "filtered" / skill_name
+    return dataset_dir(config.run_dir, skill_name)
+
+
 def resolve_model(config: RunConfig, model: str) -> str:
     """A model source for load_pipeline: the tiny model's folder for 'tiny', else the string as given."""
     return str(tiny_model(config.run_dir)) if model == TINY_MODEL else model

@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .stage_state import is_up_to_date, resolve_model, training_finished
+from .stage_state import is_up_to_date, resolve_model, training_dataset, training_finished
 
 if TYPE_CHECKING:
     from .run_config import RunConfig
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 def styleinject_stage(config: RunConfig, progress, report) -> None:
     """Train (or resume) the StyleInject expert and inspect its routers; fills `report` (a StageReport)."""
-    from ..datasets.files import dataset_dir
     from ..models.pipelines import load_pipeline, resolve_device
     from ..prompts.generation import load_prompts
     from ..prompts.held_out import held_out_prompts
@@ -47,7 +46,7 @@ def styleinject_stage(config: RunConfig, progress, report) -> None:
         step_progress = progress(f"styleinject/{stage.skill}")
         result = train_expert(
             backend,
-            dataset_dir(config.run_dir, stage.skill),
+            training_dataset(config, stage.skill),
             paths.out_dir,
             stage.train,
             skill=stage.skill,
@@ -88,7 +87,7 @@ def _inspect(config: RunConfig, expert_path: Path, prompts: list[str], steps: in
     from ..models.pipelines import load_pipeline
 
     expert = load_style_inject_expert(expert_path)
-    pipe = load_pipeline(resolve_model(config, config.image_model), device=config.images.device)
+    pipe = load_pipeline(resolve_model(config, config.train_model), device=config.images.device)
     apply_style_inject_expert(pipe.unet, expert)
     size = {"height": config.images.height, "width": config.images.width}
     report = inspect_router(pipe, prompts, steps=steps, guidance=7.5, seed=0, on_progress=progress, **size)

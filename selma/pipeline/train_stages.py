@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING
 
 from .evaluate_config import JOINT_NAME
 from .report import StageReport
-from .stage_state import resolve_model, training_finished
+from .stage_state import resolve_model, training_dataset, training_finished
 
 if TYPE_CHECKING:
     from .run_config import RunConfig
 
 
 def train_stage(config: RunConfig, progress) -> StageReport:
-    from ..datasets.files import dataset_dir
     from ..training.loop import ExpertPaths, train_expert
 
     report = StageReport("train")
@@ -31,7 +30,7 @@ def train_stage(config: RunConfig, progress) -> StageReport:
             step_progress = progress(f"train/{name}")
             result = train_expert(
                 backend,
-                dataset_dir(config.run_dir, name),
+                training_dataset(config, name),
                 paths.out_dir,
                 config.train,
                 skill=name,
@@ -53,7 +52,6 @@ def training_backend(config: RunConfig):
 
 
 def joint_stage(config: RunConfig, progress) -> StageReport:
-    from ..datasets.files import dataset_dir
     from ..training.loop import ExpertPaths, train_expert
 
     report = StageReport("joint")
@@ -67,7 +65,7 @@ def joint_stage(config: RunConfig, progress) -> StageReport:
         step_progress = progress(f"train/{JOINT_NAME}")
         result = train_expert(
             training_backend(config),
-            [dataset_dir(config.run_dir, s.name) for s in config.skills],
+            [training_dataset(config, s.name) for s in config.skills],
             paths.out_dir,
             config.joint,
             skill=JOINT_NAME,

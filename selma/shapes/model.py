@@ -2,8 +2,8 @@
 scratch by `tools/train_shapes_model.py` (`selma.shapes.model_training`) and shipped in the package.
 
 It is the real architecture at a small size: a `UNet2DConditionModel` (6.7M parameters) denoising 4 x 16 x 16
-latents with cross-attention at 8 x 8 and 4 x 4, an `AutoencoderKL` that maps 64 x 64 pictures to those latents (factor 4), a
-`CLIPTextModel` and a `CLIPTokenizer` whose byte-level BPE makes each word of the world one token (any other
+latents with cross-attention at 8 x 8 and 4 x 4, an `AutoencoderKL` that maps 64 x 64 pictures to those latents
+(factor 4), a `CLIPTextModel` and a `CLIPTokenizer` whose byte-level BPE makes each word of the world one token (any other
 text still tokenizes, byte by byte). Loaded with `StableDiffusionPipeline.from_pretrained`, it trains, takes
 experts, merges and renders like SD1.5 does.
 
@@ -135,6 +135,16 @@ def shapes_model_dir() -> Path:
     from ..models.pipelines import named_model_dir
 
     return named_model_dir(SHAPES_MODEL)
+
+
+def fingerprint(folder: Path) -> dict:
+    """sha256 of each weights file and a short one over all of them (what fingerprint.json beside them says)."""
+    import hashlib
+
+    files = {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(folder.rglob("*.safetensors"))}  # fmt: skip
+    whole = hashlib.sha256("".join(f"{k}:{v}\n" for k, v in files.items()).encode()).hexdigest()
+    return {"sha256": whole[:16], "files": files}
 
 
 def training_report() -> dict:

@@ -110,7 +110,9 @@ def train_vae(pipe, plan: TrainingPlan, work: Path, log) -> list[float]:
         optimizer.step()
         losses.append(float(loss))
         if step % 50 == 0 or step == plan.vae_steps - 1:
-            log(f"VAE step {step + 1}/{plan.vae_steps}: loss {np.mean(losses[-50:]):.4f} ({time.time() - start:.0f} s)")
+            log(
+                f"VAE step {step + 1}/{plan.vae_steps}: loss {np.mean(losses[-50:]):.4f} ({time.time() - start:.0f} s)"
+            )
     vae.eval()
     return losses
 
@@ -137,7 +139,11 @@ def encode_dataset(pipe, plan: TrainingPlan, work: Path, log) -> tuple[torch.Ten
 
 def _tokens(pipe, captions: list[str]) -> torch.Tensor:
     return pipe.tokenizer(
-        captions, padding="max_length", max_length=pipe.tokenizer.model_max_length, truncation=True, return_tensors="pt"
+        captions,
+        padding="max_length",
+        max_length=pipe.tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
     ).input_ids
 
 
@@ -246,9 +252,16 @@ def train_shapes_model(out_dir: Path, work_dir: Path, plan: TrainingPlan, log=pr
     report = {
         "finished": True,
         "plan": asdict(plan),
-        "data": {"object_counts": OBJECT_COUNTS, "p_relation": P_RELATION, "p_drop_caption": P_DROP_CAPTION,
-                 "resolution": shapes_model.RESOLUTION, "renderer": "selma.shapes.world.render"},  # fmt: skip
-        "parameters": {n: sum(p.numel() for p in getattr(pipe, n).parameters()) for n in ("unet", "vae", "text_encoder")},
+        "data": {
+            "object_counts": OBJECT_COUNTS,
+            "p_relation": P_RELATION,
+            "p_drop_caption": P_DROP_CAPTION,
+            "resolution": shapes_model.RESOLUTION,
+            "renderer": "selma.shapes.world.render",
+        },  # fmt: skip
+        "parameters": {
+            n: sum(p.numel() for p in getattr(pipe, n).parameters()) for n in ("unet", "vae", "text_encoder")
+        },
         "vae_scaling_factor": pipe.vae.config.scaling_factor,
         "seconds": {"vae_and_dataset": round(vae_seconds), "denoiser": round(denoiser_seconds)},
         "torch_threads": threads,
@@ -260,6 +273,7 @@ def train_shapes_model(out_dir: Path, work_dir: Path, plan: TrainingPlan, log=pr
     shutil.rmtree(staging, ignore_errors=True)
     pipe.to(torch.float16).save_pretrained(staging, safe_serialization=True)
     write_text_atomic(staging / shapes_model.REPORT_NAME, json.dumps(report, indent=1) + "\n")
+    write_text_atomic(staging / "fingerprint.json", json.dumps(shapes_model.fingerprint(staging), indent=1) + "\n")
     if out_dir.exists():
         shutil.rmtree(out_dir)
     staging.replace(out_dir)

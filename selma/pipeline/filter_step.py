@@ -1,0 +1,52 @@
+"""The DSG filter of a run's datasets (`[images] filter_threshold`): after a skill's images are rendered, its
+images scoring at least the threshold are copied to filtered/<skill>/, which the experts then train on.
+
+The answerer is [evaluate]'s (on the shapes model: the world's exact checker); the questions come from each
+prompt's recorded scene (the template LLM) or from [evaluate]'s LLM, cached in filtered/questions.jsonl.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .evaluate_config import SHAPES_CHECKER
+from .run_config import SHAPES_MODEL
+from .stage_state import training_dataset
+
+if TYPE_CHECKING:
+    from ..evaluation.dataset_filter import FilterResult
+    from .run_config import RunConfig
+
+
+def filter_answerer(config: RunConfig):
+    from ..evaluation.answerer import AnswererConfig
+
+    if config.evaluate is not None and config.evaluate.answerer is not None:
+        answerer = config.evaluate.answerer
+    elif config.train_model == SHAPES_MODEL:
+        answerer = AnswererConfig(**SHAPES_CHECKER)
+    else:
+        raise ValueError(
+            "[images] filter_threshold needs an answerer: add [evaluate] answerer = {backend = ..., model = ...}"
+        )
+    if answerer.backend == "programmatic" and answerer.model == "shapes":
+        import selma.shapes.checker  # noqa: F401  registers the checker
+    return answerer
+
+
+def filter_skill_dataset(config: RunConfig, skill, on_progress=None) -> FilterResult:
+    from ..atomic_files import read_jsonl
+    from ..datasets.files import dataset_dir
+    from ..evaluation.dataset_filter import filter_dataset
+    from ..evaluation.questions import QuestionWriter
+    from ..prompts.generation import prompts_path
+
+    llm = config.evaluate.llm if config.evaluate is not None and config.evaluate.llm else config.llm
+    scenes = {r["text"]: r["scene"] for r in read_jsonl(prompts_path(config.run_dir, skill.name)) if r.get("scene")}
+    writer = QuestionWriter(llm, config.run_dir / "filtered" / "questions.jsonl")
+    try:
+        return filter_dataset(dataset_dir(config.run_dir, skill.name), training_dataset(config, skill.name),
+                              filter_answerer(config), config.filter_threshold, questions=writer, skill=skill,
+                              scenes=scenes, on_progress=on_progress)  # fmt: skip
+    finally:
+        writer.close()

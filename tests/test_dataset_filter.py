@@ -1,0 +1,87 @@
+"""The DSG dataset filter keeps exactly the images the answerer scores at or above the threshold."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+import selma.shapes.checker  # noqa: F401  registers the "shapes" checker
+from selma.datasets.files import DatasetWriter, read_dataset
+from selma.evaluation.answerer import AnswererConfig
+from selma.evaluation.dataset_filter import SCORES, filter_dataset
+from selma.evaluation.questions import QuestionWriter
+from selma.llm import LLMConfig
+from selma.llm.grammars.shapes import shapes_counting
+from selma.prompts.skills import builtin_skill as load_skill
+from selma.shapes.parse import parse_prompt
+from selma.shapes.world import Scene, layout, render
+
+CHECKER = AnswererConfig(backend="programmatic", model="shapes")
+
+
+def _dataset(tmp_path):
+    """Six prompts of the world: the even ones drawn right, the odd ones drawn as an empty frame."""
+    writer = DatasetWriter(tmp_path / "datasets" / "shapes_counting")
+    scenes, right = {}, set()
+    for i in range(6):
+        text, scene = shapes_counting(random.Random(i), 40)
+        scene_drawn = layout(parse_prompt(text), random.Random(i)) if i % 2 == 0 else Scene(())
+        picture = render(scene_drawn)
+        record = writer.add(picture, text, i, seed=i)
+        scenes[text] = scene
+        if i % 2 == 0:
+            right.add(record.file_name)
+    return writer.folder, scenes, right
+
+
+def test_keeps_only_the_images_that_pass(tmp_path):
+    source, scenes, right = _dataset(tmp_path)
+    questions = QuestionWriter(LLMConfig(backend="template"), tmp_path / "questions.jsonl")
+    dest = tmp_path / "filtered" / "shapes_counting"
+    result = filter_dataset(source, dest, CHECKER, 1.0, questions=questions, skill=load_skill("shapes_counting"),
+                            scenes=scenes)  # fmt: skip
+    kept = read_dataset(dest)
+    assert {r.file_name for r in kept} == right
+    assert (result.kept, result.total) == (3, 6)
+    assert sorted(p.name for p in dest.iterdir()) == sorted([*right, "metadata.jsonl", SCORES])
+    rows = [json.loads(line) for line in (dest / SCORES).read_text().splitlines()]
+    assert len(rows) == 6 and all((r["dsg"] == 1.0) == (r["file_name"] in right) for r in rows)
+    # a rerun asks nothing new and keeps the same
+    again = filter_dataset(source, dest, CHECKER, 1.0, questions=questions, skill=load_skill("shapes_counting"),
+                           scenes=scenes)  # fmt: skip
+    assert again.kept == 3 and len((dest / SCORES).read_text().splitlines()) == 6
+
+
+def test_refuses_a_bad_threshold_and_its_own_folder(tmp_path):
+    source, scenes, _ = _dataset(tmp_path)
+    questions = QuestionWriter(LLMConfig(backend="template"), tmp_path / "q.jsonl")
+    skill = load_skill("shapes_counting")
+    with pytest.raises(ValueError, match="in \\(0, 1\\]"):
+        filter_dataset(source, tmp_path / "f", CHECKER, 1.5, questions=questions, skill=skill, scenes=scenes)
+    with pytest.raises(ValueError, match="another folder"):
+        filter_dataset(source, source, CHECKER, 1.0, questions=questions, skill=skill, scenes=scenes)
+
+
+def test_the_renderer_writes_a_dataset_the_checker_passes_and_a_config_names_it(tmp_path):
+    from selma.atomic_files import append_jsonl
+    from selma.datasets.rendering import DatasetConfig, build_dataset
+    from selma.pipeline.run_config import parse_run_config
+    from selma.shapes.renderer_pipeline import RendererPipeline
+
+    prompts = [shapes_counting(random.Random(i), 40) for i in range(5)]
+    append_jsonl(tmp_path / "prompts" / "shapes_counting.jsonl", [{"text": t, "scene": s} for t, s in prompts])
+    result = build_dataset("shapes_counting", RendererPipeline(), tmp_path, config=DatasetConfig(width=64, height=64),
+                           model_name="renderer")  # fmt: skip
+    assert result.rendered == 5
+    questions = QuestionWriter(LLMConfig(backend="template"), tmp_path / "q.jsonl")
+    kept = filter_dataset(result.folder, tmp_path / "kept", CHECKER, 1.0, questions=questions,
+                          skill=load_skill("shapes_counting"), scenes=dict(prompts))  # fmt: skip
+    assert kept.kept == 5, "the renderer draws what each prompt says"
+    config = parse_run_config({"run_dir": "r", "skills": ["shapes_counting"], "images": {"model": "renderer"}},
+                              base_dir=tmp_path)  # fmt: skip
+    assert (config.image_model, config.train_model) == ("renderer", "shapes")
+    with pytest.raises(ValueError, match="only writes data"):
+        parse_run_config({"run_dir": "r", "skills": ["shapes_counting"], "train": {"model": "renderer"}},
+                         base_dir=tmp_path)  # fmt: skip
