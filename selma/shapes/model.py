@@ -3,8 +3,8 @@ scratch by `tools/train_shapes_model.py` (`selma.shapes.model_training`) and shi
 
 It is the real architecture at a small size: a `UNet2DConditionModel` (6.7M parameters) denoising 4 x 16 x 16
 latents with cross-attention at 8 x 8 and 4 x 4, an `AutoencoderKL` that maps 64 x 64 pictures to those latents
-(factor 4), a `CLIPTextModel` and a `CLIPTokenizer` whose byte-level BPE makes each word of the world one token (any other
-text still tokenizes, byte by byte). Loaded with `StableDiffusionPipeline.from_pretrained`, it trains, takes
+(factor 4), a `CLIPTextModel` and a `CLIPTokenizer` whose byte-level BPE makes each word of the world one token
+(any other text still tokenizes, byte by byte). Loaded with `StableDiffusionPipeline.from_pretrained`, it trains, takes
 experts, merges and renders like SD1.5 does.
 
     pipe = load_shapes_pipeline()          # the shipped, trained model (selma/models/shapes/)
