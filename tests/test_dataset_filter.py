@@ -85,3 +85,24 @@ def test_the_renderer_writes_a_dataset_the_checker_passes_and_a_config_names_it(
     with pytest.raises(ValueError, match="only writes data"):
         parse_run_config({"run_dir": "r", "skills": ["shapes_counting"], "train": {"model": "renderer"}},
                          base_dir=tmp_path)  # fmt: skip
+
+
+def test_a_run_with_filter_threshold_trains_on_the_kept_images(tmp_path):
+    from selma.pipeline.run_config import parse_run_config
+    from selma.pipeline.runner import run_pipeline
+    from selma.pipeline.stage_state import training_dataset
+
+    config = parse_run_config(
+        {"run_dir": "r", "skills": ["shapes_counting"], "prompts": {"count": 4},
+         "images": {"model": "renderer", "filter_threshold": 1.0, "width": 64, "height": 64}},
+        base_dir=tmp_path,
+    )  # fmt: skip
+    result = run_pipeline(config, stages=("prompts", "images"))
+    images = result.stages[1]
+    assert ("filtered", tmp_path / "r" / "filtered" / "shapes_counting") in images.artifacts
+    assert training_dataset(config, "shapes_counting") == tmp_path / "r" / "filtered" / "shapes_counting"
+    assert len(read_dataset(training_dataset(config, "shapes_counting"))) == 4  # the renderer draws them right
+    assert any("kept 4/4" in line for line in images.lines)
+    with pytest.raises(ValueError, match="filter_threshold"):
+        bad = {"run_dir": "r", "skills": ["counting"], "images": {"filter_threshold": 2}}
+        parse_run_config(bad, base_dir=tmp_path)
