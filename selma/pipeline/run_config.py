@@ -246,7 +246,7 @@ def parse_run_config(data: dict[str, Any], base_dir: str | Path = ".") -> RunCon
     prompts = _build(
         "[prompts]", PromptGenConfig, _check_keys("[prompts]", data.get("prompts"), _names(PromptGenConfig))
     )
-    images = _check_keys("[images]", data.get("images"), ["model", "filter_threshold", *_names(DatasetConfig)])
+    images = _check_keys("[images]", data.get("images"), ["model", *_names(DatasetConfig), "filter_threshold"])
     image_model = _model(base_dir, images.pop("model", TINY_MODEL), "[images] model")
     filter_threshold = images.pop("filter_threshold", 0.0)
     if filter_threshold:
