@@ -227,7 +227,7 @@ def test_selma_demo_runs_the_whole_pipeline_and_prints_every_artifact(tmp_path, 
     for skill in skills:
         with Image.open(run / "comparison" / f"{skill}.png") as grid:
             assert grid.width == 6 + 5 * 166, "columns: base, the three experts, merged"
-        assert 1 <= len(json.loads((run / "comparison" / f"{skill}.prompts.json").read_text())) <= 4
+        assert 1 <= len(json.loads((run / "comparison" / f"{skill}.prompts.json").read_text())) <= 8  # held-out
     board = json.loads((run / "evaluation" / "scoreboard.json").read_text())
     text = json.dumps(board)
     assert all(s in text for s in skills) and "joint" in text and "merged" in text
