@@ -104,7 +104,9 @@ def test_demo_datasets_stage_renders_a_dataset_and_a_contact_sheet_per_skill(tmp
     for skill in DEMO_SKILLS:  # the prompts stage's output (the whole demo also trains; that stage tests itself)
         append_jsonl(tmp_path / "prompts" / f"{skill}.jsonl", [{"text": f"{skill} prompt {i}"} for i in range(4)])
     artifacts = render_datasets(tmp_path)
-    assert artifacts[0] == ("model", "shapes")  # the shipped shapes model, by name
+    from selma.models.pipelines import NAMED_MODELS
+
+    assert artifacts[0] == ("model", NAMED_MODELS["shapes"])  # the shipped shapes model's installed folder
     for skill in DEMO_SKILLS:
         folder = tmp_path / "datasets" / skill
         records = read_dataset(folder)

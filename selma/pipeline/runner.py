@@ -17,13 +17,14 @@ from pathlib import Path
 
 from ..atomic_files import write_text_atomic
 from .report import RunResult, StageReport
-from .run_config import MERGED_NAME, RENDERER_MODEL, TINY_MODEL, RunConfig
+from .run_config import MERGED_NAME, RENDERER_MODEL, SHAPES_MODEL, TINY_MODEL, RunConfig
 from .stage_state import is_up_to_date, resolve_model
 from .train_stages import joint_stage, train_stage
 
 log = logging.getLogger(__name__)
 
 StageProgressFn = Callable[[str, int, int], None]  # (what, done, total), e.g. ("images/counting", 3, 8)
+NAMED_SOURCES = (TINY_MODEL, RENDERER_MODEL, SHAPES_MODEL)  # recorded in datasets by name, not by their folder
 STAGES = ("prompts", "images", "train", "joint", "styleinject", "merge", "evaluate", "compare")
 
 
@@ -102,7 +103,7 @@ def _images_stage(config: RunConfig, progress) -> StageReport:
             config.run_dir,
             config=config.images,
             on_progress=progress(f"images/{name}"),
-            model_name=config.image_model if config.image_model in (TINY_MODEL, RENDERER_MODEL) else model,
+            model_name=config.image_model if config.image_model in NAMED_SOURCES else model,
         )
         sheet = default_sheet_path(result.folder)
         if result.rendered or not sheet.is_file():

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..models.pipelines import NAMED_MODELS, named_model_dir
 from .run_config import TINY_MODEL
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ def training_dataset(config: RunConfig, skill_name: str) -> Path:
 
 def resolve_model(config: RunConfig, model: str) -> str:
     """A model source for load_pipeline: the tiny model's folder for 'tiny', else the string as given."""
+    if model in NAMED_MODELS:  # the shipped model's installed folder (printed as an artifact, loaded as a folder)
+        return str(named_model_dir(model))
     return str(tiny_model(config.run_dir)) if model == TINY_MODEL else model
 
 
