@@ -32,6 +32,14 @@ JOINT_NAME = "joint"  # experts/joint.safetensors
 TINY = "tiny"
 SHAPES_CHECKER = {"backend": "programmatic", "model": "shapes"}  # selma.shapes.checker
 SHAPES_METRICS = ("dsg", "vqascore")
+
+
+def register_checker_of(answerer: AnswererConfig | None) -> None:
+    """Import the programmatic checker an answerer names, which registers it (the shapes world's, for now)."""
+    if answerer is not None and answerer.backend == "programmatic" and answerer.model == SHAPES_CHECKER["model"]:
+        import selma.shapes.checker  # noqa: F401
+
+
 STAGE_KEYS = ("enabled", "prompts", "metrics", "answerer", "clip_model", "llm", "threshold")
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..atomic_files import write_text_atomic
-from .evaluate_config import JOINT_NAME, TINY
+from .evaluate_config import JOINT_NAME, TINY, register_checker_of
 from .run_config import MERGED_NAME
 from .stage_state import resolve_model, tiny_answerer
 
@@ -57,8 +57,7 @@ def _eval_config(config: RunConfig):
 
     stage = config.evaluate
     answerer = stage.answerer
-    if answerer is not None and answerer.backend == "programmatic" and answerer.model == "shapes":
-        import selma.shapes.checker  # noqa: F401  registers the shapes world's checker
+    register_checker_of(answerer)
     if answerer is not None and answerer.model == TINY:
         answerer = dataclasses.replace(answerer, model=str(tiny_answerer(config.run_dir, answerer.backend)))
     clip = str(tiny_answerer(config.run_dir, "clip")) if stage.clip_model == TINY else stage.clip_model

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .evaluate_config import SHAPES_CHECKER
+from .evaluate_config import SHAPES_CHECKER, register_checker_of
 from .run_config import SHAPES_MODEL
 from .stage_state import training_dataset
 
@@ -29,8 +29,7 @@ def filter_answerer(config: RunConfig):
         raise ValueError(
             "[images] filter_threshold needs an answerer: add [evaluate] answerer = {backend = ..., model = ...}"
         )
-    if answerer.backend == "programmatic" and answerer.model == "shapes":
-        import selma.shapes.checker  # noqa: F401  registers the checker
+    register_checker_of(answerer)
     return answerer
 
 
