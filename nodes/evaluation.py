@@ -14,6 +14,7 @@ import json
 from ..selma.evaluation.answerer import ANSWERER_BACKENDS, AnswererConfig
 from ..selma.evaluation.comparison import draw_comparison_grid, parse_labels, save_grid
 from ..selma.evaluation.scoring import EvalConfig
+from ..selma.pipeline.evaluate_config import register_checker_of
 from .glue.comfy_env import output_directory, run_directory
 from .glue.images import pil_to_tensor, tensors_to_pil
 
@@ -133,6 +134,7 @@ class SelmaEvaluator:
         needs_answerer = {"dsg", "vqascore"} & set(names)
         config = AnswererConfig(answerer, answerer_model.strip(), base_url.strip(), api_key_env.strip(),
                                 batch_size=batch_size) if needs_answerer else None  # fmt: skip
+        register_checker_of(config)  # 'programmatic' + 'shapes': the shapes world's checker
         return (EvalConfig(metrics=names, answerer=config, clip_model=clip_model.strip(), llm=llm),)
 
 

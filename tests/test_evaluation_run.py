@@ -185,3 +185,26 @@ def test_two_processes_share_the_answers_and_agree_with_one(tmp_path):
     one = (tmp_path / "one" / "answers.jsonl").read_text().splitlines()
     two = (tmp_path / "two" / "answers.jsonl").read_text().splitlines()
     assert len(two) == len(one), "each pair was answered once, by one of the two processes"
+
+
+def test_typed_shapes_prompts_get_their_dsg_questions_from_the_worlds_grammar(node_package, tmp_path, monkeypatch):
+    """Held-out prompts typed into a workflow carry no record; the shapes grammar reads their scene back, so the
+    checker scores DSG exactly: the renderer's picture of each prompt passes, a blank one fails."""
+    import numpy as np
+    import torch
+
+    from selma.shapes.renderer_pipeline import RendererPipeline
+
+    monkeypatch.setenv("SELMA_OUTPUT_DIR", str(tmp_path))
+    nodes = node_package.nodes.evaluation
+    (evaluator,) = nodes.SelmaEvaluator().make("programmatic", "shapes", "", "dsg,vqascore", "", "OPENAI_API_KEY", 4)
+    prompts = ["two red circles", "a blue square to the left of a green triangle"]
+    drawn = RendererPipeline()(prompts, generator=torch.Generator().manual_seed(0)).images
+    exact = [torch.from_numpy(np.asarray(image, dtype=np.float32) / 255)[None] for image in drawn]
+    blank = [torch.ones(1, 64, 64, 3) for _ in prompts]
+    out = nodes.SelmaEvaluate().evaluate(
+        [evaluator], blank, ["\n".join(prompts)], ["base,renderer"], ["typed"], ["r2"], [0], images_2=exact
+    )
+    rows = {(r["variant"], r["metric"]): r["mean"] for r in json.loads(out["result"][1])}
+    assert rows["renderer", "dsg"] == 1.0 and rows["renderer", "vqascore"] == 1.0
+    assert rows["base", "dsg"] == 0.0

@@ -1,6 +1,7 @@
 """What SELMA Evaluate does with ComfyUI's images: save them into the run folder, score them with the core, and
 draw the scoreboard. Prompts that SELMA Generate Prompts wrote in the same run carry the scene they were built
-from (prompts/<skill>.jsonl), so the offline template backend can ask their DSG questions exactly."""
+from (prompts/<skill>.jsonl), so the offline template backend can ask their DSG questions exactly; shapes-world
+prompts typed by hand are read back by the world's grammar (`selma.shapes.parse.prompt_scene`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ...selma.atomic_files import read_jsonl, write_bytes_atomic
 from ...selma.evaluation.scoreboard import build_scoreboard, scoreboard_markdown, write_scoreboard
 from ...selma.evaluation.scoring import EvalConfig, EvalImage, score_images
 from ...selma.evaluation.variant_images import variant_image_path
+from ...selma.shapes.parse import prompt_scene
 
 
 def known_scenes(run_dir: Path) -> dict[str, dict]:
@@ -37,7 +39,8 @@ def evaluate_columns(
             buffer = io.BytesIO()
             picture.save(buffer, format="PNG")
             write_bytes_atomic(path, buffer.getvalue())
-            record = {"scene": scenes[prompt]} if prompt in scenes else {}
+            scene = scenes.get(prompt) or prompt_scene(prompt)
+            record = {"scene": scene} if scene else {}
             images.append(EvalImage(skill, label, prompt, seed + r, path, record))
     scores, _ = score_images(images, config, eval_dir)
     rows = build_scoreboard(scores, base=next(iter(columns)))

@@ -37,7 +37,7 @@ SHAPES_METRICS = ("dsg", "vqascore")
 def register_checker_of(answerer: AnswererConfig | None) -> None:
     """Import the programmatic checker an answerer names, which registers it (the shapes world's, for now)."""
     if answerer is not None and answerer.backend == "programmatic" and answerer.model == SHAPES_CHECKER["model"]:
-        import selma.shapes.checker  # noqa: F401
+        from ..shapes import checker  # noqa: F401  (relative: ComfyUI imports its own copy of the core)
 
 
 STAGE_KEYS = ("enabled", "prompts", "metrics", "answerer", "clip_model", "llm", "threshold")

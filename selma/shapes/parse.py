@@ -73,3 +73,13 @@ def parse_prompt(text: str) -> dict | None:
         elif gap not in joiners:
             return None
     return {"groups": groups, "relations": found}
+
+
+def prompt_scene(text: str) -> dict | None:
+    """The DSG scene (entities with their checks, relations) of a shapes-world prompt read from its text, as the
+    template grammar records it for the prompts it writes; None when the text is not a shapes-world prompt. For
+    prompts typed by hand (held-out lists), which carry no record."""
+    from ..llm.grammars.shapes import scene_of
+
+    spec = parse_prompt(text)
+    return None if spec is None else scene_of(spec)
