@@ -114,6 +114,7 @@ class InspectSettings:
     width: int = 512
     height: int = 512
     negative: str = ""
+    latent_size: tuple[int, int] | None = None  # (height, width) of a connected LATENT: overrides width/height
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
@@ -213,9 +214,8 @@ def sample_router(model: Any, clip: Any, prompts: list[str], settings: InspectSe
     traces = []
     for index, prompt in enumerate(prompts):
         positive = clip.encode_from_tokens_scheduled(clip.tokenize(prompt))
-        latent = torch.zeros(
-            [1, 4, settings.height // 8, settings.width // 8], device=comfy.model_management.intermediate_device()
-        )
+        size = settings.latent_size or (settings.height // 8, settings.width // 8)
+        latent = torch.zeros([1, 4, *size], device=comfy.model_management.intermediate_device())
         latent = comfy.sample.fix_empty_latent_channels(model, latent)
         noise = comfy.sample.prepare_noise(latent, settings.seed, None)
         trace, clone = RouterTrace(batch=1), model.clone()
@@ -263,16 +263,37 @@ class SelmaRouterInspector:
                 "width": ("INT", {"default": 512, "min": 64, "max": 4096, "step": 8}),
                 "height": ("INT", {"default": 512, "min": 64, "max": 4096, "step": 8}),
             },
-            "optional": {"negative": ("STRING", {"multiline": True, "default": "", "tooltip": "the uncond prompt"})},
+            "optional": {
+                "negative": ("STRING", {"multiline": True, "default": "", "tooltip": "the uncond prompt"}),
+                "latent": (
+                    "LATENT",
+                    {"tooltip": "if connected: sample at its size, not width/height (e.g. the shipped model's)"},
+                ),
+            },
         }
 
-    def inspect(self, model, clip, prompts, seed, steps, cfg, sampler_name, scheduler, width, height, negative=("",)):
+    def inspect(
+        self,
+        model,
+        clip,
+        prompts,
+        seed,
+        steps,
+        cfg,
+        sampler_name,
+        scheduler,
+        width,
+        height,
+        negative=("",),
+        latent=None,
+    ):
         from ..selma.inspection.router_plots import embedding, heatmap
         from .glue.style_inject_patch import ADAPTER, style_inject_layers_of
 
         model, clip, prompts = model[0], clip[0], parse_prompts(prompts)
         values = (seed, steps, cfg, sampler_name, scheduler, width, height, negative)
-        settings = InspectSettings(*(v[0] for v in values))
+        size = tuple(latent[0]["samples"].shape[-2:]) if latent else None
+        settings = InspectSettings(*(v[0] for v in values), latent_size=size)
         traces = sample_router(model, clip, prompts, settings)
         layer = next(iter(style_inject_layers_of(model).values()))
         experts = layer.styleinject_num_experts.get(ADAPTER, 1)

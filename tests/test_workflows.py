@@ -330,7 +330,7 @@ def test_note_explains_real_checkpoint_and_smoke_settings(path):
     ui, _ = load(path.stem)
     notes = [n["widgets_values"][0] for n in ui["nodes"] if n["type"] in UI_ONLY_TYPES]
     assert len(notes) == 1
-    for needle in ("CheckpointLoaderSimple", "steps", "64x64", "random_sd15_unet.safetensors"):
+    for needle in ("SELMA Load Shipped Model", "CheckpointLoaderSimple", "Empty Latent Image", "steps", "64x64"):
         assert needle in notes[0]
 
 
@@ -344,14 +344,15 @@ def test_thumbnail_is_a_small_valid_jpeg(path):
         assert image.format == "JPEG" and image.width >= 256 and image.height >= 128
 
 
-def test_loaders_default_to_the_random_sd15_smoke_files():
-    ui, _ = load("selma_full_pipeline")
-    values = {n["type"]: n["widgets_values"][0] for n in ui["nodes"] if n["type"].endswith("Loader")}
-    assert values == {
-        "UNETLoader": "random_sd15_unet.safetensors",
-        "CLIPLoader": "random_clip_l.safetensors",
-        "VAELoader": "random_sd15_vae.safetensors",
-    }
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
+def test_every_workflow_runs_on_the_shipped_shapes_model(path):
+    ui, api = load(path.stem)
+    loaders = [n for n in ui["nodes"] if n["type"].endswith(("Loader", "LoadShippedModel"))]
+    assert [(n["type"], n["widgets_values"][0]) for n in loaders] == [("SelmaLoadShippedModel", "shapes")]
+    skills = [n["inputs"]["skill"] for n in api.values() if n["class_type"] == "SelmaSkill"]
+    assert all(s.startswith("shapes_") for s in skills)  # the world's skills: prompts the model can draw
+    evaluators = [n["inputs"] for n in api.values() if n["class_type"] == "SelmaEvaluator"]
+    assert all((e["answerer"], e["answerer_model"]) == ("programmatic", "shapes") for e in evaluators)
 
 
 def test_full_pipeline_trains_one_expert_per_skill_then_merges_and_compares():
@@ -365,8 +366,8 @@ def test_full_pipeline_trains_one_expert_per_skill_then_merges_and_compares():
 
 
 # The checks must catch what they claim to: each corrupts one copy of a real workflow.
-def _broken(mutate, schemas) -> list[str]:
-    ui, api = copy.deepcopy(load("selma_train_expert"))
+def _broken(mutate, schemas, name: str = "selma_train_expert") -> list[str]:
+    ui, api = copy.deepcopy(load(name))
     mutate(ui, api)
     return all_problems(ui, api, schemas)
 
@@ -382,7 +383,7 @@ def test_checks_catch_an_unknown_node_type(schemas):
 def test_checks_catch_a_link_between_mismatched_types(schemas):
     def mutate(ui, api):
         link = next(link for link in ui["links"] if link[5] == "VAE")
-        link[1], link[2], link[5] = _node(ui, "CLIPLoader")["id"], 0, "CLIP"
+        link[1], link[2], link[5] = _node(ui, "SelmaLoadShippedModel")["id"], 1, "CLIP"
 
     assert any("(CLIP) ->" in p for p in _broken(mutate, schemas))
 
@@ -412,7 +413,12 @@ def test_checks_catch_a_missing_control_after_generate_value(schemas):
 
 
 def test_checks_catch_a_file_combo_that_is_not_a_model_file(schemas):
-    assert any("model file" in p for p in _broken(_set_widget("UNETLoader", 0, "unet"), schemas))
+    broken = _broken(_set_widget("SelmaLoadExpert", 0, "unet"), schemas, "selma_merge_compare")
+    assert any("model file" in p for p in broken)
+
+
+def test_checks_catch_a_shipped_model_that_does_not_exist(schemas):
+    assert any("not in" in p for p in _broken(_set_widget("SelmaLoadShippedModel", 0, "sd15"), schemas))
 
 
 def test_checks_catch_an_unconnected_required_socket(schemas):

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from .graph import Graph, Node, Out
-from .smoke import CLIP_FILE, HELD_OUT, SMOKE, UNET_FILE, VAE_FILE
+from .smoke import HELD_OUT, SMOKE
 
 
 def loaders(g: Graph):
-    """UNet, CLIP, VAE, an empty latent and an empty negative prompt: (model, clip, vae, latent, negative)."""
-    unet = g.add("UNETLoader", unet_name=UNET_FILE, weight_dtype="default")
-    clip = g.add("CLIPLoader", clip_name=CLIP_FILE, type="stable_diffusion", device="default")
-    vae = g.add("VAELoader", vae_name=VAE_FILE)
-    latent = g.add(
-        "EmptyLatentImage", width=SMOKE["resolution"], height=SMOKE["resolution"], batch_size=SMOKE["batch_size"]
-    )
-    negative = g.add("CLIPTextEncode", title="Negative prompt", text="", clip=clip.out(0))
-    return unet.out(0), clip.out(0), vae.out(0), latent.out(0), negative.out(0)
+    """The shipped model (MODEL, CLIP, VAE, one empty latent) and an empty negative prompt:
+    (model, clip, vae, latent, negative)."""
+    shipped = g.add("SelmaLoadShippedModel", title="Shipped model: shapes", model_name=SMOKE["model"], batch_size=1)
+    negative = g.add("CLIPTextEncode", title="Negative prompt", text="", clip=shipped.out(1))
+    return shipped.out(0), shipped.out(1), shipped.out(2), shipped.out(3), negative.out(0)
 
 
 def render(g: Graph, model: Out, vae: Out, positive: Out, negative: Out, latent: Out, seed: int, label: str) -> Out:
@@ -26,7 +22,7 @@ def render(g: Graph, model: Out, vae: Out, positive: Out, negative: Out, latent:
         model=model,
         seed=seed,
         steps=SMOKE["sample_steps"],
-        cfg=7.0,
+        cfg=SMOKE["cfg"],
         sampler_name="euler",
         scheduler="normal",
         positive=positive,
@@ -80,7 +76,7 @@ def train(g: Graph, skill: str, model: Out, clip: Out, vae: Out, dataset: Out, s
         rank=SMOKE["rank"],
         alpha=float(SMOKE["rank"]),
         steps=SMOKE["train_steps"],
-        learning_rate=1e-4,
+        learning_rate=SMOKE["learning_rate"],
         batch_size=SMOKE["batch_size"],
         grad_accumulation=1,
         resolution=SMOKE["resolution"],
@@ -161,7 +157,7 @@ def compare(g: Graph, columns: list[tuple[str, Out]], prompts: Out, title: str) 
         g.add("SaveImage", title=f"Save: {label}", images=out, filename_prefix=f"selma/compare_{label}")
 
 
-# A small real chat VLM and CLIP (downloaded by transformers on first use); any folder or hub id works.
+# On the shapes model the world's exact checker answers; on a real model a chat VLM (any folder or hub id), e.g.
 ANSWERER_MODEL = "llava-hf/llava-interleave-qwen-0.5b-hf"
 CLIP_MODEL = "openai/clip-vit-base-patch32"
 
@@ -171,10 +167,10 @@ def evaluate(g: Graph, columns: list[tuple[str, Out]], prompts: Out, skill: str,
     evaluator = g.add(
         "SelmaEvaluator",
         title="Evaluator (answerer + CLIP)",
-        answerer="transformers",
-        answerer_model=ANSWERER_MODEL,
-        clip_model=CLIP_MODEL,
-        metrics="vqascore,clipscore",
+        answerer="programmatic",
+        answerer_model=SMOKE["model"],
+        clip_model="",
+        metrics="dsg,vqascore",
         base_url="",
         api_key_env="OPENAI_API_KEY",
         batch_size=8,

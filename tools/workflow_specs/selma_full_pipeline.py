@@ -15,14 +15,14 @@ from workflow_kit import (
 TITLE = "SELMA: full pipeline"
 STAGES = ["skills", "prompts", "render", "datasets", "experts", "merge", "compare"]
 NEEDS = ("SelmaApplyExpert",)
-SKILLS = ("counting", "spatial")
+SKILLS = ("shapes_counting", "shapes_spatial")
 
 
 def build(g: Graph) -> None:
     note(
         g,
         "SELMA full pipeline",
-        "Two skills (counting, spatial): prompts written per skill -> rendered by this model (CLIP Text "
+        "Two skills of the shapes world (counting, spatial relations): prompts written per skill -> rendered by this model (CLIP Text "
         "Encode -> KSampler -> VAE Decode, once per prompt) -> written as a dataset -> one LoRA expert per "
         "skill -> merged (SELMA's exact average) -> base, each expert and the merged expert rendered on "
         "held-out prompts, side by side.",

@@ -5,7 +5,7 @@ from workflow_kit import SMOKE, Graph, base_vs_merged, compare, note
 TITLE = "SELMA: merge and compare"
 STAGES = ["load experts", "merge", "render held-out", "compare"]
 NEEDS = ("SelmaApplyExpert",)
-FILES = [f"selma/{SMOKE['run_name']}-{skill}.safetensors" for skill in ("counting", "spatial")]
+FILES = [f"selma/{SMOKE['run_name']}-{skill}.safetensors" for skill in ("shapes_counting", "shapes_spatial")]
 
 
 def build(g: Graph) -> None:
@@ -17,8 +17,8 @@ def build(g: Graph) -> None:
         [
             f"the experts: *SELMA Load Expert* -> expert_name ({FILES[0]}, {FILES[1]}: the files that "
             "selma_full_pipeline / selma_train_expert publish; any LoRA in models/loras works)",
-            f"sampling steps {SMOKE['sample_steps']}: every *KSampler* -> steps",
-            f"resolution {SMOKE['resolution']}x{SMOKE['resolution']}: *Empty Latent Image* -> width/height",
+            f"sampling {SMOKE['sample_steps']} steps, CFG {SMOKE['cfg']}: every *KSampler* -> steps / cfg",
+            f"resolution {SMOKE['resolution']}x{SMOKE['resolution']}: the shipped model's size",
             "merge method, weights and rank: *SELMA Merge Experts*",
         ],
     )

@@ -11,7 +11,7 @@ def build(g: Graph) -> None:
     note(
         g,
         "SELMA: StyleInject expert and its router",
-        "One skill (art): prompts -> images rendered by this model -> dataset -> a StyleInject expert (several "
+        "One skill (shapes_colour_binding): prompts -> images rendered by this model -> dataset -> a StyleInject expert (several "
         "down-projections mixed by a router, AdaIN re-scaling; saved in models/loras/selma/) -> the router "
         "probabilities recorded per layer and denoising step while sampling held-out prompts: a layers x "
         "steps heatmap, a 2-D embedding across prompts (the paper's Fig. 9) and the numbers as JSON. The "
@@ -22,7 +22,7 @@ def build(g: Graph) -> None:
     model, clip, vae, latent, negative = loaders(g)
 
     # the expert
-    trained = skill_expert(g, "art", model, clip, vae, latent, negative, 0, method="styleinject")
+    trained = skill_expert(g, "shapes_colour_binding", model, clip, vae, latent, negative, 0, method="styleinject")
     g.add("PreviewImage", title="Loss curve", images=trained.out("loss_curve"))
 
     # its router on held-out prompts
@@ -35,12 +35,13 @@ def build(g: Graph) -> None:
         prompts=prompts,
         seed=42,
         steps=SMOKE["sample_steps"],
-        cfg=7.0,
+        cfg=SMOKE["cfg"],
         sampler_name="euler",
         scheduler="normal",
         width=SMOKE["resolution"],
         height=SMOKE["resolution"],
         negative="",
+        latent=latent,
     )
     g.add("PreviewImage", title="Router heatmap", images=inspector.out(0))
     g.add("PreviewImage", title="Router embedding", images=inspector.out(1))
