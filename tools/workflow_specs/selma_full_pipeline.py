@@ -22,10 +22,10 @@ def build(g: Graph) -> None:
     note(
         g,
         "SELMA full pipeline",
-        "Two skills of the shapes world (counting, spatial relations): prompts written per skill -> rendered by this model (CLIP Text "
-        "Encode -> KSampler -> VAE Decode, once per prompt) -> written as a dataset -> one LoRA expert per "
-        "skill -> merged (SELMA's exact average) -> base, each expert and the merged expert rendered on "
-        "held-out prompts, side by side.",
+        "Two skills of the shapes world (counting, spatial relations): prompts written per skill -> rendered by "
+        "this model (CLIP Text Encode -> KSampler -> VAE Decode, once per prompt) -> written as a dataset -> "
+        "one LoRA expert per skill -> merged (SELMA's exact average) -> base, each expert and the merged expert "
+        "rendered on held-out prompts, side by side.",
         SMOKE_SETTINGS,
         "\nThe held-out prompts are in the *Held-out prompts* node; keep them out of the training prompts.",
     )

@@ -11,9 +11,9 @@ def build(g: Graph) -> None:
     note(
         g,
         "SELMA: StyleInject expert and its router",
-        "One skill (shapes_colour_binding): prompts -> images rendered by this model -> dataset -> a StyleInject expert (several "
-        "down-projections mixed by a router, AdaIN re-scaling; saved in models/loras/selma/) -> the router "
-        "probabilities recorded per layer and denoising step while sampling held-out prompts: a layers x "
+        "One skill (shapes_colour_binding): prompts -> images rendered by this model -> dataset -> a StyleInject "
+        "expert (several down-projections mixed by a router, AdaIN re-scaling; saved in models/loras/selma/) -> "
+        "the router probabilities recorded per layer and denoising step while sampling held-out prompts: a layers x "
         "steps heatmap, a 2-D embedding across prompts (the paper's Fig. 9) and the numbers as JSON. The "
         "heatmap is also drawn on the inspector node (hover for layer, step and probabilities).",
         SMOKE_SETTINGS + ["routed styles 4: *Train expert* -> num_styles"],
