@@ -106,3 +106,55 @@ def test_a_run_with_filter_threshold_trains_on_the_kept_images(tmp_path):
     with pytest.raises(ValueError, match="filter_threshold"):
         bad = {"run_dir": "r", "skills": ["counting"], "images": {"filter_threshold": 2}}
         parse_run_config(bad, base_dir=tmp_path)
+
+
+def _prompts(run_dir, count: int = 5) -> None:
+    from selma.atomic_files import append_jsonl
+
+    prompts = [shapes_counting(random.Random(i), 40) for i in range(count)]
+    append_jsonl(run_dir / "prompts" / "shapes_counting.jsonl", [{"text": t, "scene": s} for t, s in prompts])
+
+
+def test_selma_images_filters_with_the_checker_on_the_shapes_model(tmp_path, capsys):
+    from selma.cli import main
+
+    _prompts(tmp_path)
+    args = ["images", "--run-dir", str(tmp_path), "--model", "shapes", "--steps", "4", "--width", "64", "--height",
+            "64", "--filter-threshold", "0.75"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    kept_dir = tmp_path / "filtered" / "shapes_counting"
+    rows = [json.loads(line) for line in (kept_dir / SCORES).read_text().splitlines()]
+    assert len(rows) == 5  # every image scored
+    passed = {r["file_name"] for r in rows if r["dsg"] >= 0.75}
+    kept = {r.file_name for r in read_dataset(kept_dir)} if (kept_dir / "metadata.jsonl").exists() else set()
+    assert kept == passed and f"kept {len(passed)}/5 images" in out
+
+
+def test_selma_images_filter_flags_are_checked_before_any_model_loads(tmp_path, capsys):
+    from selma.cli import main
+
+    _prompts(tmp_path)
+    base = ["images", "--run-dir", str(tmp_path)]
+    assert main([*base, "--model", "/no/such/model", "--filter-threshold", "0.5"]) == 2
+    assert "needs --answerer BACKEND=MODEL" in capsys.readouterr().err
+    assert main([*base, "--model", "shapes", "--filter-threshold", "2"]) == 2
+    assert "in (0, 1]" in capsys.readouterr().err
+    assert main([*base, "--model", "shapes", "--answerer", "programmatic=shapes"]) == 2
+    assert "add --filter-threshold" in capsys.readouterr().err
+    assert not (tmp_path / "datasets").exists()
+
+
+def test_selma_train_trains_on_the_filtered_folder(tmp_path, capsys):
+    from selma.cli import main
+
+    _prompts(tmp_path, count=3)
+    train = ["train", "--run-dir", str(tmp_path), "--model", "shapes", "--skill", "shapes_counting", "--data",
+             "filtered", "--steps", "1", "--batch-size", "2", "--resolution", "64", "--rank", "2"]  # fmt: skip
+    assert main(train) == 2  # nothing filtered yet: a clear error, no model loaded
+    assert "--filter-threshold" in capsys.readouterr().err
+    args = ["images", "--run-dir", str(tmp_path), "--model", "renderer", "--width", "64", "--height", "64",
+            "--filter-threshold", "1.0", "--answerer", "programmatic=shapes"]  # fmt: skip
+    assert main(args) == 0 and "kept 3/3 images" in capsys.readouterr().out  # the renderer draws them right
+    assert main(train) == 0
+    assert (tmp_path / "experts" / "shapes_counting.safetensors").is_file()

@@ -5,6 +5,10 @@ process_index into the same folders:
 
     accelerate launch --multi_gpu --num_processes 4 -m selma images --run-dir runs/r1 --model ./sd15
 
+With --filter-threshold T, each skill's images are then scored with DSG by an answerer (--answerer; on the shapes
+model the world's exact checker by default) and those scoring >= T are copied to RUN_DIR/filtered/<skill>/ with
+every score in scores.jsonl (train on it with `selma train --data filtered`). Resumes like the rendering.
+
 (`--multi_gpu` is accelerate's torchrun launcher; on a machine without GPUs the same command starts CPU
 processes that talk over gloo. accelerate's `--cpu --num_processes N` starts only one process unless MPI
 is installed.)
@@ -19,6 +23,7 @@ from pathlib import Path
 from .progress import TqdmProgress
 
 EXIT_INCOMPLETE = 3
+RENDERER = "renderer"  # the shapes world's renderer: draws each shapes prompt exactly (data only)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="a diffusers folder, a .safetensors/.ckpt checkpoint, or a hub id (e.g. stable-diffusion-v1-5/...)",
+        help="a diffusers folder, a .safetensors/.ckpt checkpoint, a hub id (e.g. stable-diffusion-v1-5/...), "
+        "'shapes' (the shipped model) or 'renderer' (the shapes world's renderer: each prompt drawn exactly)",
     )
     parser.add_argument("--skill", action="append", help="skill to render; repeatable (default: all prompts/*.jsonl)")
     parser.add_argument("--batch-size", type=int, default=4, help="prompts per pipeline call (default 4)")
@@ -42,6 +48,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config-folder", help="single-file checkpoints offline: a local diffusers folder of the same architecture"
     )
+    group = parser.add_argument_group("DSG filter (filtered self-generated data)")
+    group.add_argument(
+        "--filter-threshold", type=float, help="keep the images whose DSG is >= T (0 < T <= 1) in filtered/<skill>/"
+    )
+    group.add_argument(
+        "--answerer",
+        metavar="BACKEND=MODEL",
+        help="who answers the DSG questions: programmatic=shapes (default on --model shapes), transformers=VLM, "
+        "blip=ID, openai=MODEL",
+    )
+    group.add_argument("--answerer-url", default="", help="openai answerer: the server's /v1 URL")
+    group.add_argument("--answerer-key-env", default="OPENAI_API_KEY", help="NAME of the env variable with the key")
+
+
+def filter_answerer(args: argparse.Namespace):
+    """The answerer of --filter-threshold: --answerer, or the shapes checker on the shapes model; None: no filter."""
+    from ..evaluation.answerer import AnswererConfig
+    from ..pipeline.evaluate_config import SHAPES_CHECKER
+
+    if args.filter_threshold is None:
+        if args.answerer:
+            raise ValueError("--answerer is for the DSG filter: add --filter-threshold T (e.g. 0.75)")
+        return None
+    from ..evaluation.dataset_filter import check_threshold
+
+    check_threshold(args.filter_threshold)
+    if not args.answerer:
+        if args.model not in (SHAPES_CHECKER["model"], RENDERER):
+            raise ValueError(
+                "--filter-threshold needs --answerer BACKEND=MODEL (e.g. transformers=path/to/vlm) to score the "
+                f"images of {args.model!r}; only the shapes model has a default (its exact checker)"
+            )
+        return AnswererConfig(**SHAPES_CHECKER)
+    backend, sep, model = args.answerer.partition("=")
+    if not sep:
+        raise ValueError(f"--answerer {args.answerer!r} must be BACKEND=MODEL, e.g. programmatic=shapes")
+    return AnswererConfig(backend=backend, model=model, base_url=args.answerer_url,
+                          api_key_env=args.answerer_key_env, device=args.device)  # fmt: skip
 
 
 def skills_in(run_dir: Path) -> list[str]:
@@ -68,10 +112,10 @@ def process_share(device: str):
 
 def run(args: argparse.Namespace) -> int:
     from ..datasets.rendering import DatasetConfig, build_dataset, pending_indices
-    from ..models.pipelines import load_pipeline
 
     run_dir = Path(args.run_dir)
     skills = args.skill or skills_in(run_dir)
+    answerer = filter_answerer(args)  # bad filter flags fail before any model loads
     state, device = process_share(args.device)
     config = DatasetConfig(
         batch_size=args.batch_size,
@@ -91,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for skill in skills:
         if pipe is None and pending_indices(run_dir, skill, **share):
-            pipe = load_pipeline(args.model, device=device, dtype=args.dtype, config_folder=args.config_folder)
+            pipe = _pipeline(args, device)
         suffix = f" [{state.process_index + 1}/{state.num_processes}]" if state.num_processes > 1 else ""
         with TqdmProgress(desc=f"images/{skill}{suffix}", unit="img") as progress:
             result = build_dataset(
@@ -111,7 +155,29 @@ def run(args: argparse.Namespace) -> int:
             if not result.complete:
                 print(f"selma images: {skill}: incomplete; rerun to render the rest", file=sys.stderr)
                 status = EXIT_INCOMPLETE
+            elif answerer is not None:
+                print(_filter(run_dir, skill, answerer, args.filter_threshold).summary())
     return status
+
+
+def _pipeline(args: argparse.Namespace, device: str):
+    if args.model == RENDERER:
+        from ..shapes.renderer_pipeline import RendererPipeline
+
+        return RendererPipeline()
+    from ..models.pipelines import load_pipeline
+
+    return load_pipeline(args.model, device=device, dtype=args.dtype, config_folder=args.config_folder)
+
+
+def _filter(run_dir: Path, skill_name: str, answerer, threshold: float):
+    from ..pipeline.filter_step import filter_run_skill
+    from ..prompts.skills import load_skills_file, resolve_skill
+
+    saved = run_dir / "skills" / f"{skill_name}.json"  # what `selma prompts` wrote with the skill's prompts
+    skill = load_skills_file(saved)[0] if saved.is_file() else resolve_skill(skill_name)
+    with TqdmProgress(desc=f"filter/{skill_name}", unit="img") as progress:
+        return filter_run_skill(run_dir, skill, answerer, threshold, on_progress=progress)
 
 
 def _images_on_disk(folder: Path) -> int:

@@ -47,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--skill", action="append", required=True, help="skill to train; repeatable")
     parser.add_argument(
+        "--data",
+        choices=("datasets", "filtered"),
+        default="datasets",
+        help="train on RUN_DIR/datasets/<skill>/ (default) or on the DSG-filtered RUN_DIR/filtered/<skill>/ "
+        "(`selma images --filter-threshold T`)",
+    )
+    parser.add_argument(
         "--method", choices=METHODS, help=f"adapter kind (default {d.method}); styleinject: see --num-styles"
     )
     parser.add_argument(
@@ -119,8 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)  # check the settings before loading a model
     run_dir = Path(args.run_dir)
-    for skill in args.skill:
-        read_dataset(dataset_dir(run_dir, skill), check_files=False)  # a missing dataset fails before the model loads
+    folders = {skill: _training_folder(run_dir, skill, args.data) for skill in args.skill}
     from ..models.pipelines import resolve_device
 
     # Under `accelerate launch` (or torchrun) this is the process's rank and device. On a machine without a GPU
@@ -137,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
 
             result = train_expert(
                 backend,
-                dataset_dir(run_dir, skill),
+                folders[skill],
                 run_dir / "experts",
                 config,
                 skill=skill,
@@ -147,3 +153,18 @@ def run(args: argparse.Namespace) -> int:
         if state.is_main_process:
             print(result.summary())
     return 0
+
+
+def _training_folder(run_dir: Path, skill: str, data: str) -> Path:
+    """The skill's dataset folder, checked before any model loads."""
+    if data == "datasets":
+        folder = dataset_dir(run_dir, skill)
+    else:
+        folder = run_dir / "filtered" / skill
+        if not folder.is_dir():
+            raise ValueError(
+                f"{folder} does not exist; write it with `selma images --run-dir {run_dir} --skill {skill} "
+                "--filter-threshold T` (or train on --data datasets)"
+            )
+    read_dataset(folder, check_files=False)
+    return folder

@@ -34,18 +34,31 @@ def filter_answerer(config: RunConfig):
 
 
 def filter_skill_dataset(config: RunConfig, skill, on_progress=None) -> FilterResult:
+    llm = config.evaluate.llm if config.evaluate is not None and config.evaluate.llm else config.llm
+    return filter_run_skill(config.run_dir, skill, filter_answerer(config), config.filter_threshold, llm,
+                            training_dataset(config, skill.name), on_progress=on_progress)  # fmt: skip
+
+
+def filter_run_skill(run_dir, skill, answerer, threshold: float, llm=None, dest=None, on_progress=None):
+    """Filter RUN_DIR/datasets/<skill>/ into `dest` (default RUN_DIR/filtered/<skill>/): `selma run`'s filter and
+    `selma images --filter-threshold`'s. Questions from the prompts' recorded scenes, else from `llm` (default:
+    the template writer), cached in RUN_DIR/filtered/questions.jsonl."""
+    from pathlib import Path
+
     from ..atomic_files import read_jsonl
     from ..datasets.files import dataset_dir
     from ..evaluation.dataset_filter import filter_dataset
     from ..evaluation.questions import QuestionWriter
+    from ..llm.base import LLMConfig
     from ..prompts.generation import prompts_path
 
-    llm = config.evaluate.llm if config.evaluate is not None and config.evaluate.llm else config.llm
-    scenes = {r["text"]: r["scene"] for r in read_jsonl(prompts_path(config.run_dir, skill.name)) if r.get("scene")}
-    writer = QuestionWriter(llm, config.run_dir / "filtered" / "questions.jsonl")
+    run_dir = Path(run_dir)
+    register_checker_of(answerer)
+    scenes = {r["text"]: r["scene"] for r in read_jsonl(prompts_path(run_dir, skill.name)) if r.get("scene")}
+    writer = QuestionWriter(llm or LLMConfig(), run_dir / "filtered" / "questions.jsonl")
     try:
-        return filter_dataset(dataset_dir(config.run_dir, skill.name), training_dataset(config, skill.name),
-                              filter_answerer(config), config.filter_threshold, questions=writer, skill=skill,
-                              scenes=scenes, on_progress=on_progress)  # fmt: skip
+        return filter_dataset(dataset_dir(run_dir, skill.name), dest or run_dir / "filtered" / skill.name, answerer,
+                              threshold, questions=writer, skill=skill, scenes=scenes,
+                              on_progress=on_progress)  # fmt: skip
     finally:
         writer.close()
