@@ -137,11 +137,55 @@ class SelmaLoadDataset:
         return (DatasetResult(folder, folder.name, count, prompts=count), pil_to_tensor([sheet]))
 
 
+class SelmaFilterDataset:
+    DESCRIPTION = (
+        "Keeps the images of a dataset whose DSG score (the share of its prompt's questions the evaluator's answerer "
+        "says yes to) is at least the threshold: filtered self-generated data, in the spirit of DreamSync. The kept "
+        "images go to <run>/filtered/<skill>/ (a dataset like any other, for SELMA Train Expert), every score to "
+        "its scores.jsonl. Questions: the prompts' recorded scenes (template prompts, shapes prompts), else the "
+        "evaluator's LLM."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("SELMA_DATASET", "IMAGE")
+    RETURN_NAMES = ("dataset", "contact_sheet")
+    FUNCTION = "filter"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "dataset": ("SELMA_DATASET", {"tooltip": "from SELMA Dataset Writer or SELMA Load Dataset"}),
+                "evaluator": ("SELMA_EVALUATOR", {"tooltip": "its answerer scores (the shapes checker, a VLM...)"}),
+                "threshold": (
+                    "FLOAT",
+                    {"default": 0.75, "min": 0.01, "max": 1.0, "step": 0.01, "tooltip": "1.0 = every question yes"},
+                ),
+            },
+        }
+
+    def filter(self, dataset, evaluator, threshold):
+        from .glue.filter_dataset import filter_node_dataset
+
+        result = filter_node_dataset(dataset, evaluator, threshold, progress_reporter(dataset.count))
+        kept = DatasetResult(result.folder, dataset.skill, result.kept, prompts=result.kept)
+        sheet = dataset_contact_sheet(result.folder, max_images=16) if result.kept else None
+        image = pil_to_tensor([sheet]) if sheet is not None else _blank()
+        return {"ui": {"text": [result.summary()]}, "result": (kept, image)}
+
+
+def _blank():
+    import torch
+
+    return torch.ones(1, 64, 64, 3)
+
+
 NODE_CLASS_MAPPINGS = {
     "SelmaDatasetWriter": SelmaDatasetWriter,
     "SelmaLoadDataset": SelmaLoadDataset,
+    "SelmaFilterDataset": SelmaFilterDataset,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "SelmaDatasetWriter": "SELMA Dataset Writer",
     "SelmaLoadDataset": "SELMA Load Dataset",
+    "SelmaFilterDataset": "SELMA Filter Dataset (DSG)",
 }

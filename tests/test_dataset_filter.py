@@ -158,3 +158,29 @@ def test_selma_train_trains_on_the_filtered_folder(tmp_path, capsys):
     assert main(args) == 0 and "kept 3/3 images" in capsys.readouterr().out  # the renderer draws them right
     assert main(train) == 0
     assert (tmp_path / "experts" / "shapes_counting.safetensors").is_file()
+
+
+def test_the_filter_node_keeps_what_the_evaluators_answerer_passes(node_package, tmp_path, monkeypatch):
+    """SELMA Dataset Writer (typed shapes prompts, no prompt records) -> SELMA Filter Dataset with the checker:
+    the renderer's pictures are kept, the blank ones not; the kept dataset is one SELMA Train Expert reads."""
+    import numpy as np
+    import torch
+
+    from selma.shapes.renderer_pipeline import RendererPipeline
+
+    monkeypatch.setenv("SELMA_OUTPUT_DIR", str(tmp_path))
+    nodes = node_package.nodes
+    prompts = ["two red circles", "a blue square to the left of a green triangle", "three yellow triangles"]
+    drawn = RendererPipeline()(prompts, generator=torch.Generator().manual_seed(0)).images
+    images = [torch.from_numpy(np.asarray(drawn[0], dtype=np.float32) / 255)[None], torch.ones(1, 64, 64, 3)]
+    images.append(torch.from_numpy(np.asarray(drawn[2], dtype=np.float32) / 255)[None])
+    (dataset,) = nodes.datasets.SelmaDatasetWriter().write(images, prompts, ["shapes_counting"], ["f1"])
+    (evaluator,) = nodes.evaluation.SelmaEvaluator().make("programmatic", "shapes", "", "dsg", "", "OPENAI_API_KEY", 4)
+    out = nodes.datasets.SelmaFilterDataset().filter(dataset, evaluator, 1.0)
+    kept, sheet = out["result"]
+    assert kept.folder == tmp_path / "selma" / "f1" / "filtered" / "shapes_counting" and kept.count == 2
+    assert [r.text for r in read_dataset(kept.folder)] == [prompts[0], prompts[2]]
+    assert sheet.ndim == 4 and "kept 2/3 images" in out["ui"]["text"][0]
+    with pytest.raises(ValueError, match="no answerer"):
+        (clip_only,) = nodes.evaluation.SelmaEvaluator().make("programmatic", "", "some/clip", "clipscore", "", "K", 4)
+        nodes.datasets.SelmaFilterDataset().filter(dataset, clip_only, 1.0)
