@@ -99,6 +99,7 @@ class SelmaDatasetWriter:
         for k, (image, text, index) in enumerate(zip(pil_images, captions, indices, strict=True)):
             writer.add(image, text, index, None, source="comfyui")
             report(k + 1, len(pil_images))
+        writer.remove_lock_file()  # ComfyUI runs one graph at a time: nobody else appends here now
         count = len(read_dataset(writer.folder))
         return (DatasetResult(writer.folder, skill_name, count, prompts=count, rendered=len(pil_images)),)
 

@@ -37,3 +37,42 @@ def node_package() -> ModuleType:
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+_HOLD = """
+import sys, time
+from selma.stage_lock import acquire
+acquire(sys.argv[1], sys.argv[2], "test")
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.fixture
+def lock_holder():
+    """`hold(folder, stage)`: a child process that holds that stage lock (selma.stage_lock) until `.kill()`ed
+    (SIGKILL: its lock file stays behind, as after a crash). Every child is killed after the test."""
+    import signal
+    import subprocess
+
+    children = []
+
+    class Holder:
+        def __init__(self, folder, stage) -> None:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _HOLD, str(folder), stage], stdout=subprocess.PIPE, text=True
+            )
+            children.append(self.process)
+            assert self.process.stdout.readline().strip() == "held"
+            self.pid = self.process.pid
+
+        def kill(self) -> None:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    yield Holder
+    for child in children:
+        if child.poll() is None:
+            child.kill()
+        child.wait()

@@ -220,13 +220,13 @@ def test_resume_with_other_settings_is_refused_and_nothing_is_lost(backend, colo
     assert (result.work_dir / "checkpoint" / "adapter.safetensors").read_bytes() == before
 
 
-def test_a_second_process_on_the_same_skill_is_refused(backend, colours, tmp_path):
-    from filelock import FileLock
-
-    (tmp_path / "colours").mkdir()
-    with FileLock(str(tmp_path / "colours" / ".lock")):
-        with pytest.raises(TrainingBusy, match="another process is training 'colours'"):
+def test_a_second_process_on_the_same_skill_is_refused(backend, colours, tmp_path, lock_holder):
+    child = lock_holder(tmp_path / "colours", "train")
+    try:
+        with pytest.raises(TrainingBusy, match=rf"training 'colours' into .*: process {child.pid} on .* is already"):
             train_expert(backend, colours, tmp_path, config(), skill="colours")
+    finally:
+        child.kill()
 
 
 # ------------------------------------------------------------------ failures

@@ -137,17 +137,22 @@ def run(args: argparse.Namespace) -> int:
         if pipe is None and pending_indices(run_dir, skill, **share):
             pipe = _pipeline(args, device)
         suffix = f" [{state.process_index + 1}/{state.num_processes}]" if state.num_processes > 1 else ""
-        with TqdmProgress(desc=f"images/{skill}{suffix}", unit="img") as progress:
-            result = build_dataset(
-                skill,
-                pipe or args.model,
-                run_dir,
-                config=config,
-                on_progress=progress if state.is_main_process else None,
-                model_name=args.model,
-                **share,
-            )
-        state.wait_for_everyone()  # the summary counts every process's images
+        lock = _launch_lock(run_dir, skill, state)
+        try:
+            with TqdmProgress(desc=f"images/{skill}{suffix}", unit="img") as progress:
+                result = build_dataset(
+                    skill,
+                    pipe or args.model,
+                    run_dir,
+                    config=config,
+                    on_progress=progress if state.is_main_process else None,
+                    model_name=args.model,
+                    **share,
+                )
+            state.wait_for_everyone()  # the summary counts every process's images
+        finally:
+            if lock is not None:
+                _release_launch_lock(run_dir, skill, lock)
         if state.is_main_process:
             result.count = _images_on_disk(result.folder)
             note = f" (this process's share of {state.num_processes})" if state.num_processes > 1 else ""
@@ -158,6 +163,26 @@ def run(args: argparse.Namespace) -> int:
             elif answerer is not None:
                 print(_filter(run_dir, skill, answerer, args.filter_threshold).summary())
     return status
+
+
+def _launch_lock(run_dir: Path, skill: str, state):
+    """Under `accelerate launch` the main process holds the skill's images stage for all its shards (one process
+    alone: build_dataset takes it)."""
+    if state.num_processes == 1 or not state.is_main_process:
+        return None
+    from ..datasets.files import dataset_dir
+    from ..stage_lock import acquire
+
+    folder = dataset_dir(run_dir, skill)
+    return acquire(folder, "images", f"rendering the dataset of {skill!r} into {folder}")
+
+
+def _release_launch_lock(run_dir: Path, skill: str, lock: Path) -> None:
+    from ..datasets.files import DatasetWriter, dataset_dir
+    from ..stage_lock import release
+
+    DatasetWriter(dataset_dir(run_dir, skill)).remove_lock_file()  # every shard is done: wait_for_everyone
+    release(lock)
 
 
 def _pipeline(args: argparse.Namespace, device: str):

@@ -115,6 +115,11 @@ class DatasetWriter:
     def file_name(self, index: int) -> str:
         return f"{index:06d}.{self.image_format}"
 
+    def remove_lock_file(self) -> None:
+        """Delete the append lock's file once no process writes here any more (the stage is over): a finished
+        dataset folder holds only its images and metadata.jsonl."""
+        Path(self._lock.lock_file).unlink(missing_ok=True)
+
     def add(self, image, text: str, index: int, seed: int | None = None, **extra) -> DatasetRecord:
         """Write `image` (a PIL image) atomically, then append its metadata line."""
         record = DatasetRecord(self.file_name(index), text, index, seed, extra)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..atomic_files import write_text_atomic
 from ..experts.ref import LORA_METHOD, ExpertRef
+from ..stage_lock import stage_lock
 from .config import MergeConfig
 from .lora_merge import MergeResult, merge_lora_experts
 from .report import summarize
@@ -92,6 +93,11 @@ def merge_expert_files(
         )
     if output.is_dir():
         raise ValueError(f"the output {output} is a folder; give a file name ending in .safetensors")
+    with stage_lock(output.parent, f"merge-{output.stem}", f"merging into {output}"):
+        return _merge(refs, config, output, report_path, check, on_progress)
+
+
+def _merge(refs, config: MergeConfig, output: Path, report_path: Path, check: bool, on_progress) -> MergedExpertFile:
     loaded = [ref.load() for ref in refs]
     result = merge_lora_experts(loaded, config, on_progress=on_progress)
     for entry, ref in zip(result.recipe["inputs"], refs, strict=True):

@@ -25,6 +25,7 @@ from pathlib import Path
 from ..atomic_files import append_jsonl, read_jsonl
 from ..errors import MalformedAnswer
 from ..llm import LLMBackend, LLMConfig, LLMRequest, make_backend
+from ..stage_lock import stage_lock
 from .diversity import DiversityFilter
 from .skills import Skill, save_skill
 
@@ -172,6 +173,11 @@ def generate_prompts(
     calls are dropped and the exception propagates; everything kept so far is already on disk.
     """
     path = prompts_path(run_dir, skill.name)
+    with stage_lock(path.parent, f"prompts-{skill.name}", f"writing the prompts of {skill.name!r} into {path}"):
+        return _generate(skill, llm, run_dir, path, config, on_progress)
+
+
+def _generate(skill, llm, run_dir, path: Path, config: PromptGenConfig, on_progress) -> PromptGenResult:
     save_skill(skill, run_dir)
     records = read_jsonl(path)
     kept = [r["text"] for r in records]

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..stage_lock import release
 from .accelerator import average_gradients, make_accelerator
 from .adapter import check_target_modules, injected_adapter
 from .backend import DenoiserBackend
@@ -167,7 +168,7 @@ class _ExpertTrainer(TrainerFiles, TrainerChecks):
             return self._train(checkpoint, state, started)
         finally:
             if lock is not None:
-                lock.release()
+                release(lock)
 
     def _train(self, checkpoint: Path | None, state: dict | None, started: float) -> TrainResult:
         config, backend, accelerator = self.config, self.backend, self.accelerator

@@ -36,18 +36,12 @@ class TrainerFiles:
         """The main process locks the work folder: two runs of one skill into one folder would corrupt it."""
         if not self.accelerator.is_main_process:
             return None
-        from filelock import FileLock, Timeout
+        from ..stage_lock import StageBusy, acquire
 
-        self.paths.work.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.paths.work / ".lock"))
         try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            raise TrainingBusy(
-                f"another process is training {self.paths.skill!r} in {self.paths.work}; wait for it to finish, "
-                "or train into another run directory"
-            ) from None
-        return lock
+            return acquire(self.paths.work, "train", f"training {self.paths.skill!r} into {self.paths.work}")
+        except StageBusy as e:
+            raise TrainingBusy(f"{e} (or train into another run directory)") from None
 
     def _checkpoint_state(self, finished: bool) -> dict:
         return {
