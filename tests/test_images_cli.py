@@ -55,8 +55,11 @@ def test_renders_every_skill_of_the_run_and_resumes(model, run_dir, capsys):
     for skill, texts in PROMPTS.items():
         records = read_dataset(run_dir / "datasets" / skill)
         assert [r.text for r in records] == texts and {r.extra["model"] for r in records} == {str(model)}
-    assert main(["images", "--run-dir", str(run_dir), "--model", "/not/needed/when/done", *TINY_ARGS]) == 0
+    assert main(["images", "--run-dir", str(run_dir), "--model", str(model), *TINY_ARGS]) == 0
     assert "(+0 rendered, 5 already there)" in capsys.readouterr().out
+    # nothing left to render, but a model that does not exist is still an error
+    assert main(["images", "--run-dir", str(run_dir), "--model", "/no/such/model", *TINY_ARGS]) == 2
+    assert "model path '/no/such/model' does not exist" in capsys.readouterr().err
 
 
 def test_only_the_skills_asked_for(model, run_dir):

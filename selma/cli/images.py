@@ -115,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     skills = args.skill or skills_in(run_dir)
+    if args.model != RENDERER:
+        from ..models.pipelines import source_kind
+
+        source_kind(args.model)  # a model that does not exist is an error, even with nothing left to render
     answerer = filter_answerer(args)  # bad filter flags fail before any model loads
     state, device = process_share(args.device)
     config = DatasetConfig(
