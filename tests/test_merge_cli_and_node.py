@@ -109,6 +109,7 @@ def test_cli_dare_seed_and_density_are_recorded(experts):
         ("rank", r"rank=20 is larger than possible for module .* its rank is at most 16; use rank <= 12"),
         ("suffix", r"must be written to a \.safetensors file"),
         ("styleinject", r"style\.safetensors is a 'styleinject' expert; only LoRA experts can be merged here"),
+        ("nan", r"nan\.safetensors: 1 tensor\(s\) hold NaN or Inf values, the first '\S*to_k\S*lora_up\.weight'"),
     ],
 )
 def test_cli_bad_input_fails_clearly_and_writes_nothing(experts, tmp_path, capsys, change, match):
@@ -127,6 +128,10 @@ def test_cli_bad_input_fails_clearly_and_writes_nothing(experts, tmp_path, capsy
         paths = []
     elif change == "rank":
         extra = ["--method", "svd", "--rank", "20"]
+    elif change == "nan":  # a diverged run's expert: half its up-weights NaN
+        broken = random_expert(4, 2, [K], "nan")
+        broken.modules[K].up[::2] = float("nan")
+        paths.append(str(save_lora_expert(tmp_path / "nan.safetensors", broken)))
     elif change == "styleinject":
         paths.append(str(tmp_path / "style.safetensors"))
         save_file({"x": torch.zeros(1)}, paths[-1], metadata={"selma.method": "styleinject"})

@@ -90,6 +90,23 @@ def test_save_load_apply_round_trip_is_exact(name, tmp_path):
     assert set(style_inject_layers(fresh)) == set(expert.module_names)  # exactly the expert's modules
 
 
+def test_an_expert_with_nan_values_is_refused_naming_the_file_and_tensor(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    unet, config = trained("full")
+    path = save_style_inject_expert(tmp_path / "e.safetensors", unet, config, {"skill": "art"})
+    with safe_open(str(path), framework="pt") as f:
+        header = f.metadata()
+    tensors = load_file(str(path))
+    key = sorted(tensors)[0]
+    tensors[key] = torch.full_like(tensors[key], float("inf"))
+    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata=header)
+    with pytest.raises(
+        ValueError, match=rf"bad\.safetensors: 1 tensor\(s\) hold NaN or Inf values, the first '{key}'"
+    ):
+        load_style_inject_expert(tmp_path / "bad.safetensors")
+
+
 def test_the_header_describes_the_expert(tmp_path):
     unet, config = trained("full")
     training = {"method": "styleinject", "rank": 4, "seed": 3}

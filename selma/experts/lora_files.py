@@ -35,6 +35,7 @@ from ..models.unet_names import (
     is_ldm_name,
     ldm_to_diffusers,
 )
+from .finite import check_finite
 from .header import decode_metadata, encode_metadata
 from .lora_expert import LoraExpert, LoraModule
 from .lora_peft import apply_lora_expert, check_expert_fits, fingerprint_unet, lora_expert_from_peft
@@ -274,6 +275,7 @@ def load_lora_expert(path: str | Path, unet_config: Any = None) -> LoraExpert:
     """
     path = Path(path)
     tensors, header = _open(path)
+    check_finite(tensors, path)
     selma_format = header.get(_FORMAT_KEY)
     if header.get("selma.method") == "styleinject":
         raise ValueError(

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .finite import check_finite
 from .header import decode_metadata
 from .style_inject_shapes import base_weight_shape, expected_shapes
 
@@ -225,6 +226,7 @@ def load_style_inject_expert(path: str | Path) -> StyleInjectExpert:
         raise ValueError(f"{path} has no selma.{CONFIG_KEY} in its header; the file is damaged")
     config = _config_from_json(header[f"selma.{CONFIG_KEY}"], path)
     check_tensors(tensors, config, str(path))
+    check_finite(tensors, path)
     metadata = decode_metadata(header, skip=(CONFIG_KEY,))
     ordered = {key: tensors[key] for key in sorted(tensors, key=natural_key)}
     return StyleInjectExpert(config=config, tensors=ordered, metadata=metadata)

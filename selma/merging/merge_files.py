@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic_files import write_text_atomic
+from ..experts.finite import check_finite
 from ..experts.ref import LORA_METHOD, ExpertRef
 from ..stage_lock import stage_lock
 from .config import MergeConfig
@@ -99,7 +100,10 @@ def merge_expert_files(
 
 def _merge(refs, config: MergeConfig, output: Path, report_path: Path, check: bool, on_progress) -> MergedExpertFile:
     loaded = [ref.load() for ref in refs]
+    for ref, expert in zip(refs, loaded, strict=True):  # in-memory experts (from a node socket) too
+        check_finite(_factors(expert), ref.path)
     result = merge_lora_experts(loaded, config, on_progress=on_progress)
+    check_finite(_factors(result.expert), f"the merge into {output}")  # never write what did not compute
     for entry, ref in zip(result.recipe["inputs"], refs, strict=True):
         entry["file"] = ref.path.name  # the name only: full paths would leak the user's folders into shared files
     checks = run_self_checks(loaded, config, result.expert) if check else []
@@ -112,6 +116,12 @@ def _merge(refs, config: MergeConfig, output: Path, report_path: Path, check: bo
     write_text_atomic(report_path, json.dumps(_report(result, output, checks), indent=1) + "\n")
     log.info("merged %d expert(s) into %s (report %s)", len(refs), output, report_path)
     return MergedExpertFile(output, report_path, result, checks)
+
+
+def _factors(expert) -> dict:
+    return {
+        f"{name}.{part}": getattr(module, part) for name, module in expert.modules.items() for part in ("up", "down")
+    }
 
 
 def _references(experts: Sequence[ExpertRef | str | Path]) -> list[ExpertRef]:
