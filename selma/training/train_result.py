@@ -8,6 +8,8 @@ from pathlib import Path
 from ..experts.lora_expert import LoraExpert
 from ..experts.style_inject_files import StyleInjectExpert
 
+FINAL_LOSS_WINDOW = 50  # final_loss: the mean step loss over the last this many steps (one step's loss is noise)
+
 
 @dataclass
 class TrainResult:
@@ -19,7 +21,7 @@ class TrainResult:
     steps: int
     total_steps: int
     resumed_from: int
-    final_loss: float | None
+    final_loss: float | None  # mean of the last FINAL_LOSS_WINDOW step losses
     seconds: float
     log_path: Path
     loss_curve_path: Path
@@ -28,9 +30,10 @@ class TrainResult:
     expert: LoraExpert | StyleInjectExpert | None = None
 
     def summary(self) -> str:
-        loss = f"{self.final_loss:.4f}" if self.final_loss is not None else "n/a"
+        window = min(FINAL_LOSS_WINDOW, self.steps)
+        loss = f"{self.final_loss:.4f} (mean of the last {window} steps)" if self.final_loss is not None else "n/a"
         start = f" (resumed at {self.resumed_from})" if self.resumed_from else ""
         return (
             f"{self.skill}: {self.steps}/{self.total_steps} steps{start} in {self.seconds:.0f} s, "
-            f"final loss {loss} -> {self.expert_path}"
+            f"loss {loss} -> {self.expert_path}"
         )

@@ -22,11 +22,9 @@ from .checkpoint import save_checkpoint
 from .errors import NonFiniteLoss, TrainingBusy
 from .previews import save_previews
 from .train_log import draw_loss_curve
-from .train_result import TrainResult
+from .train_result import FINAL_LOSS_WINDOW, TrainResult
 
 log = logging.getLogger(__name__)
-
-_FINAL_LOSS_WINDOW = 50
 
 
 class TrainerFiles:
@@ -130,7 +128,7 @@ class TrainerFiles:
         }
 
     def _final_loss(self) -> float | None:
-        losses = [r["loss"] for r in self.train_log.records()[-_FINAL_LOSS_WINDOW:]]
+        losses = [r["loss"] for r in self.train_log.records()[-FINAL_LOSS_WINDOW:]]
         return sum(losses) / len(losses) if losses else None
 
     def _result(self, steps: int, start: int, started: float, checkpoint: Path | None, expert=None) -> TrainResult:
