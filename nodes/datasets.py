@@ -15,6 +15,7 @@ from ..selma.datasets.files import IMAGE_FORMATS, DatasetWriter, dataset_dir, re
 from ..selma.datasets.rendering import DatasetResult, check_skill_name
 from .glue.comfy_env import output_directory, progress_reporter, run_directory
 from .glue.images import pil_to_tensor, tensors_to_pil
+from .glue.sampler_settings import sampler_settings
 
 CATEGORY = "SELMA/datasets"
 
@@ -80,9 +81,11 @@ class SelmaDatasetWriter:
                 "prompt_set": ("SELMA_PROMPTS", {"tooltip": "if connected: its skill and run folder are used"}),
                 "image_format": (sorted(IMAGE_FORMATS), {"default": "png"}),
             },
+            "hidden": {"prompt": "PROMPT", "unique_id": "UNIQUE_ID"},
         }
 
-    def write(self, images, prompts, skill, run_name, prompt_set=None, image_format=("png",)):
+    def write(self, images, prompts, skill, run_name, prompt_set=None, image_format=("png",), prompt=None,
+              unique_id=None):  # fmt: skip
         if prompt_set and prompt_set[0] is not None:
             skill_name, run_dir = prompt_set[0].skill, prompt_set[0].run_dir
         else:
@@ -96,8 +99,14 @@ class SelmaDatasetWriter:
         pil_images = [image for batch in batches for image in batch]
         writer = DatasetWriter(dataset_dir(run_dir, skill_name), image_format[0])  # raises if not writable
         indices, report = assign_indices(writer.existing(), captions), progress_reporter(len(pil_images))
+        settings, note = sampler_settings(prompt[0] if prompt else None, unique_id[0] if unique_id else None)
+        seed = settings.pop("seed", None)
+        if note:
+            settings["settings_note"] = note
+        batch_index = [k for batch in batches for k in range(len(batch))]  # the noise of image k of a batch
         for k, (image, text, index) in enumerate(zip(pil_images, captions, indices, strict=True)):
-            writer.add(image, text, index, None, source="comfyui")
+            size = {"width": image.width, "height": image.height}
+            writer.add(image, text, index, seed, source="comfyui", batch_index=batch_index[k], **size, **settings)
             report(k + 1, len(pil_images))
         writer.remove_lock_file()  # ComfyUI runs one graph at a time: nobody else appends here now
         count = len(read_dataset(writer.folder))

@@ -193,3 +193,29 @@ def test_a_prompt_with_more_images_than_before_keeps_its_slots_and_adds_new_ones
     write(nodes, [batch(0.1)], ["one cat"])
     dataset = write(nodes, [batch(0.3, 0.4)], ["one cat"])
     assert [(r.index, r.text) for r in read_dataset(dataset.folder)] == [(0, "one cat"), (1, "one cat")]
+
+
+def test_the_writer_records_the_graphs_sampler_settings(nodes, output):
+    """The queued graph (hidden PROMPT) says how the images were sampled: KSampler -> VAE Decode -> the writer."""
+    graph = {
+        "1": {"class_type": "SelmaLoadShippedModel", "inputs": {"model_name": "shapes", "batch_size": 1}},
+        "2": {"class_type": "LoraLoader", "inputs": {"model": ["1", 0], "lora_name": "x.safetensors"}},
+        "3": {"class_type": "KSampler", "inputs": {"model": ["2", 0], "seed": 42, "steps": 20, "cfg": 5.0,
+                                                   "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0,
+                                                   "latent_image": ["1", 3]}},
+        "4": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["1", 2]}},
+        "5": {"class_type": "SelmaDatasetWriter", "inputs": {"images": ["4", 0]}},
+    }  # fmt: skip
+    dataset = write(
+        nodes, [batch(0.1, 0.2), batch(0.5, 0.6)], ["one cat", "two dogs"], prompt=[graph], unique_id=["5"]
+    )
+    records = read_dataset(dataset.folder)
+    assert [(r.seed, r.extra["batch_index"]) for r in records] == [(42, 0), (42, 1), (42, 0), (42, 1)]
+    extra = records[0].extra
+    assert (extra["steps"], extra["guidance"], extra["sampler"], extra["scheduler"]) == (20, 5.0, "euler", "normal")
+    assert (extra["model"], extra["width"], extra["height"]) == ("shapes", 8, 8) and "settings_note" not in extra
+    # a seed wired in from another node cannot be known: left out, and said so
+    graph["3"]["inputs"]["seed"] = ["9", 0]
+    again = write(nodes, [batch(0.3)], ["three birds"], skill="other", prompt=[graph], unique_id=["5"])
+    (record,) = read_dataset(again.folder)
+    assert record.seed is None and record.extra["settings_note"] == "linked in the graph, not recorded: seed"
