@@ -641,3 +641,22 @@ def test_ldm_names_agree_with_comfyui():
                 assert "samplers" in diffusers_name, diffusers_name
                 continue
             assert ours == ldm_name
+
+
+def test_kohya_class_embedding_keys_load_as_the_added_embedding(tmp_path):
+    """Stock LoraLoader maps class_embedding.linear_{1,2} and add_embedding.linear_{1,2} alike (label_emb); so do we,
+    and the module saves back under the name ComfyUI resolves for SDXL."""
+    from safetensors.torch import save_file
+
+    base = "lora_unet_class_embedding_linear_1"
+    gen = torch.Generator().manual_seed(0)
+    down, up = torch.randn(2, 16, generator=gen), torch.randn(8, 2, generator=gen)
+    tensors = {f"{base}.lora_down.weight": down, f"{base}.lora_up.weight": up, f"{base}.alpha": torch.tensor(2.0)}
+    save_file(tensors, str(tmp_path / "kohya.safetensors"))
+    expert = load_lora_expert(tmp_path / "kohya.safetensors")
+    assert list(expert.modules) == ["add_embedding.linear_1"]
+    module = expert.modules["add_embedding.linear_1"]
+    assert torch.equal(module.up, up) and module.alpha == 2
+    from selma.experts.lora_files import kohya_state_dict
+
+    assert "lora_unet_add_embedding_linear_1.lora_up.weight" in kohya_state_dict(expert)

@@ -320,6 +320,9 @@ def load_lora_expert(path: str | Path, unet_config: Any = None) -> LoraExpert:
     return LoraExpert(modules=modules, metadata=metadata)
 
 
+_CLASS_EMBEDDING = "class_embedding."
+
+
 def _to_diffusers_names(names: list[str], unet_config: Any, path: Path) -> dict[str, str]:
     ldm = [name for name in names if is_ldm_name(name)]
     layout = None
@@ -332,6 +335,8 @@ def _to_diffusers_names(names: list[str], unet_config: Any, path: Path) -> dict[
     result = {}
     for name in names:
         converted = ldm_to_diffusers(name, layout) if is_ldm_name(name) else name
+        if converted.startswith(_CLASS_EMBEDDING):  # ComfyUI maps both to label_emb (the SDXL/unCLIP class input)
+            converted = "add_embedding." + converted[len(_CLASS_EMBEDDING) :]
         if converted.split(".", 1)[0] not in DIFFUSERS_TOP_NAMES:
             raise ValueError(
                 f"{path}: module {name!r} is not part of an SD-family UNet (SD1.x, SD2.x, SDXL); "

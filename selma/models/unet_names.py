@@ -317,6 +317,7 @@ _COMPOUNDS = sorted(
         *DIFFUSERS_TOP_NAMES,
         *LDM_TOP_NAMES,
         "transformer_blocks",
+        "class_embedding",  # kohya names of class_embedding.linear_{1,2} (read as add_embedding, as ComfyUI does)
         "proj_in",
         "proj_out",
         "to_q",
