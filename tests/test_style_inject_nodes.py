@@ -194,7 +194,14 @@ class StandInPatcher:
         self.object_patches = dict(object_patches or {})
 
     def clone(self) -> StandInPatcher:
-        return StandInPatcher(self.model.diffusion_model, self.model.model_config.unet_config, self.object_patches)
+        clone = StandInPatcher(self.model.diffusion_model, self.model.model_config.unet_config, self.object_patches)
+        clone.size = self.size
+        return clone
+
+    size = 0
+
+    def model_size(self) -> int:  # ComfyUI: the module's bytes, cached in .size (which clone() copies)
+        return self.size or sum(p.numel() * p.element_size() for p in self.model.diffusion_model.parameters())
 
     def add_object_patch(self, name: str, obj: object) -> None:
         self.object_patches[name] = obj
@@ -484,7 +491,10 @@ def test_in_comfyui_the_loader_gives_the_diffusers_output_and_keeps_loras(patch,
     model, expert = comfy_tiny_model, random_expert()
     base = comfy_run(model)
     assert torch.allclose(base, run(fresh_unet()), atol=1e-5)  # the two UNets agree before any expert
-    patched = comfy_run(patch.patch_model_with_style_inject(model, expert, 0.7))
+    patched_model = patch.patch_model_with_style_inject(model, expert, 0.7)
+    expert_bytes = sum(t.numel() * t.element_size() for t in expert.tensors.values())
+    assert patched_model.model_size() == model.model_size() + expert_bytes > model.model_size()  # ComfyUI's budget
+    patched = comfy_run(patched_model)
     expected = run(apply_style_inject_expert(fresh_unet(), expert, strength=0.7))
     assert torch.allclose(patched, expected, atol=1e-4) and not torch.allclose(patched, base, atol=1e-2)
     assert torch.equal(comfy_run(model), base)  # the input MODEL is untouched

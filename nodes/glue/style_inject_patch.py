@@ -197,6 +197,9 @@ def patch_model_with_style_inject(model: Any, expert: Any, strength: float = 1.0
         layer = build_style_inject_layer(base, expert.config, parts, strength, module_name)
         layer.selma_module_name = module_name  # diffusers name: what router reports call the layer
         clone.add_object_patch(key, make_view(base, [layer]))
+    # ComfyUI sizes a load by model_size(), which counts the UNet only: add the expert's weights, or a full GPU
+    # runs out of memory while loading instead of offloading first
+    clone.size = model.model_size() + sum(t.numel() * t.element_size() for t in expert.tensors.values())
     return clone
 
 
