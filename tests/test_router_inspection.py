@@ -187,3 +187,26 @@ def test_cli_writes_router_json_heatmaps_and_embedding(tmp_path, capsys):
     assert saved.settings["expert"] == "art.safetensors" and saved.settings["seed"] == 3
     assert Image.open(out / "heatmap_01_uncond.png").size == HEATMAP_SIZE
     assert "12 routers x 2 steps x 2 prompt(s)" in capsys.readouterr().out
+
+
+def test_many_layers_are_labelled_by_block():
+    """SD1.5-size: 16 transformer blocks x 8 projections = 128 rows; one readable label per block."""
+    from matplotlib.figure import Figure
+
+    from selma.inspection.router_plots import _label_layers, layer_groups
+
+    blocks = [f"{side}_blocks.{b}.attentions.{a}" for side in ("down", "up") for b in range(4) for a in range(2)]
+    names = [f"{blk}.transformer_blocks.0.attn{k}.{p}" for blk in blocks for k in (1, 2)
+             for p in ("to_q", "to_k", "to_v", "to_out.0")]  # fmt: skip
+    groups = layer_groups(names)
+    assert len(names) == 128 and len(groups) == 16
+    assert groups[0] == (0, 7, "d0.a0.t0") and groups[-1] == (120, 127, "u3.a1.t0")
+    axes = Figure().add_subplot()
+    _label_layers(axes, names)
+    labels = [t.get_text() for t in axes.get_yticklabels()]
+    assert labels[0] == "d0.a0.t0 (8)" and len(labels) == 16
+    few = names[:8]
+    _label_layers(axes, few)  # few layers: every name
+    assert [t.get_text() for t in axes.get_yticklabels()][0] == "d0.a0.t0.attn1.to_q"
+    probs = torch.full((1, 2, 2, 128, 4), 0.25)
+    assert heatmap(RouterReport(names, [999.0, 1.0], ["p"], probs), 0).size == HEATMAP_SIZE

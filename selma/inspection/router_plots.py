@@ -32,6 +32,39 @@ def short_layer_name(name: str) -> str:
     return name
 
 
+MAX_LAYER_LABELS = 40  # beyond this, one label per block: 128 layer names at 4 px each cannot be read
+
+
+def layer_groups(names: list[str]) -> list[tuple[int, int, str]]:
+    """(first row, last row, short block name) per run of layers of one block (``d1.a0.t0`` for
+    ``down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q``; other names: all but their last two parts)."""
+    groups: list[tuple[int, int, str]] = []
+    for row, name in enumerate(names):
+        short = short_layer_name(name)
+        match = re.match(r"(.+?\.t\d+)(?:\.|$)", short)  # up to the transformer block
+        block = match.group(1) if match else short.rsplit(".", 2)[0]
+        if groups and groups[-1][2] == block:
+            groups[-1] = (groups[-1][0], row, block)
+        else:
+            groups.append((row, row, block))
+    return groups
+
+
+def _label_layers(axes, names: list[str]) -> None:
+    """Every layer's name, or, for many layers, each block's name at its middle with a line between blocks."""
+    layers = len(names)
+    if layers <= MAX_LAYER_LABELS:
+        axes.set_yticks(range(layers), [short_layer_name(n) for n in names], fontsize=max(5, min(8, 420 / layers)))
+        axes.set_ylabel("layer")
+        return
+    groups = layer_groups(names)
+    axes.set_yticks([(a + b) / 2 for a, b, _ in groups], [f"{g} ({b - a + 1})" for a, b, g in groups],
+                    fontsize=max(5, min(8, 420 / len(groups))))  # fmt: skip
+    for first, _, _ in groups[1:]:
+        axes.axhline(first - 0.5, color="0.4", linewidth=0.4)
+    axes.set_ylabel(f"layer ({layers}, grouped by block: layers per block in brackets)")
+
+
 def _figure(size: tuple[int, int]):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -101,11 +134,10 @@ def heatmap(
     layers, steps = pixels.shape[:2]
     axes.imshow(pixels.numpy(), aspect="auto", interpolation="nearest")
     axes.set_xlabel("denoising step (UNet call)")
-    axes.set_ylabel("layer")
     intervals = min(steps - 1, 9)  # at most 10 labelled steps, first and last included
     step_ticks = sorted({round(i * (steps - 1) / intervals) for i in range(intervals + 1)}) if intervals else [0]
     axes.set_xticks(step_ticks, [str(s + 1) for s in step_ticks])
-    axes.set_yticks(range(layers), [short_layer_name(n) for n in report.layers], fontsize=max(4, min(8, 420 / layers)))
+    _label_layers(axes, report.layers)
     prompt = _clip(report.prompts[prompt_index], 70)
     axes.set_title(f'router, {branch}: "{prompt}"', fontsize=10)
     routes = report.probabilities.shape[-1]
