@@ -28,7 +28,7 @@ COUNT_WORDS = {1: "one", 2: "two", 3: "three"}
 # scenes: recording them must not change a single prompt (nor any random draw behind one).
 ANSWER_HASHES = {
     "art": "e0b1ec396b0996f5",
-    "attribute_binding": "de7770c7bbd6ecf6",
+    "attribute_binding": "9a681b6551f5bf30",  # changed on purpose: never two garments of one slot
     "counting": "300ae37a0eb50866",
     "everyday": "d6c365cccdca9c62",
     "paragraph": "969830b3c94dae64",
@@ -280,3 +280,23 @@ def test_a_hand_edited_held_out_prompt_loses_its_scene(tmp_path):
     path = held_out.held_out_path(tmp_path, skill.name)
     path.write_text(json.dumps([records[0]["prompt"], "a sign that says hello"]))
     assert held_out.load_held_out_records(tmp_path, skill.name) == [records[0], {"prompt": "a sign that says hello"}]
+
+
+def test_a_person_never_wears_two_garments_of_one_slot():
+    """'wearing a wool sweater and a cotton shirt' is two tops; a dress is a top and a bottom."""
+    import random
+
+    from selma.llm.grammars.attribute import _slots, attribute
+    from selma.llm.template_vocab import vocab
+
+    a = vocab().attribute
+    assert all(_slots(a, g) for g in a.garments)  # every garment is worn somewhere
+    worn = 0
+    for seed in range(2000):
+        text, scene = attribute(random.Random(seed), 60)
+        garments = [e["noun"].split()[-1] for e in scene["entities"][1:] if " wearing " in text]
+        garments = [g for g in garments if g in a.garments]
+        if len(garments) == 2:
+            worn += 1
+            assert not _slots(a, garments[0]) & _slots(a, garments[1]), text
+    assert worn > 100

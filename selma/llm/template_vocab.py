@@ -97,6 +97,7 @@ class AttributeWords:
     garments: WordTable  # garment -> its possible materials
     feminine_garments: Words  # only for women and girls
     plural_garments: Words  # take no article
+    garment_slots: WordTable  # slot (head, top, feet, ...) -> the garments worn there; two worn must share none
     held_things: Words
     animal_accessories: WordTable
     places: Words

@@ -76,6 +76,10 @@ class _Attributes:
         return phrase if name in a.plural_garments else with_article(phrase)
 
 
+def _slots(a, garment: str) -> set[str]:
+    return {slot for slot, worn in a.garment_slots.items() if garment in worn}
+
+
 def attribute(rng: random.Random, word_limit: int) -> tuple[str, dict]:
     """Several objects, each with its own colour / material / shape, which a model must not mix up."""
     v = vocab()
@@ -88,7 +92,9 @@ def attribute(rng: random.Random, word_limit: int) -> tuple[str, dict]:
         who = scene.entity(bare(person))
         held = attrs.thing(rng.choice(a.held_things))
         feminine = "woman" in person or "girl" in person
-        g1, g2 = rng.sample([g for g in a.garments if feminine or g not in a.feminine_garments], 2)
+        wearable = [g for g in a.garments if feminine or g not in a.feminine_garments]
+        g1 = rng.choice(wearable)
+        g2 = rng.choice([g for g in wearable if not _slots(a, g) & _slots(a, g1)])  # never two tops
         text = f"{cap(person)} wearing {attrs.garment(g1)} and {attrs.garment(g2)}, holding {held}."
         for thing, relation in zip(attrs.ids, ("holding", "wearing", "wearing"), strict=True):
             scene.relate(who, relation, thing)
