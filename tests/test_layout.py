@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Low to high: a package may import its own rank or lower, never higher.
 STAGE_RANKS = [
-    ["", "errors", "atomic_files", "lazy", "__main__"],
+    ["", "errors", "atomic_files", "stage_lock", "lazy", "__main__"],
     ["llm"],
     ["prompts"],
     ["models"],

@@ -1,4 +1,5 @@
-"""Every shipped workflow in workflows/ is checked as ComfyUI would see it, from the files themselves.
+"""Every shipped workflow (UI files in example_workflows/, API twins in api_workflows/) is checked as ComfyUI would
+see it, from the files themselves.
 
 Schemas: ComfyUI's own nodes from a real ComfyUI's /object_info dump (shared/comfyui/object_info.json) and ours
 from our node classes (the repo imported as ComfyUI imports it). The helpers live in this file because
@@ -20,7 +21,8 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOWS = REPO / "workflows"
+WORKFLOWS = REPO / "example_workflows"  # what ComfyUI's template browser lists and serves
+API_WORKFLOWS = REPO / "api_workflows"  # for comfy run; outside every folder the template browser scans
 OBJECT_INFO = REPO.parent / "shared" / "comfyui" / "object_info.json"
 UI_ONLY_TYPES = {"Note", "MarkdownNote"}  # front-end nodes: in saved workflows, never in object_info or API prompts
 MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft", ".gguf")
@@ -280,7 +282,7 @@ UI_FILES = sorted(p for p in WORKFLOWS.glob("*.json") if not p.stem.endswith("_a
 def load(name: str) -> tuple[dict, dict]:
     return (
         json.loads((WORKFLOWS / f"{name}.json").read_text()),
-        json.loads((WORKFLOWS / f"{name}_api.json").read_text()),
+        json.loads((API_WORKFLOWS / f"{name}_api.json").read_text()),
     )
 
 
@@ -289,8 +291,12 @@ def test_the_shipped_set_is_complete(schemas):
     expected = EXPECTED | ({"selma_styleinject_inspect"} if "SelmaRouterInspector" in schemas else set())
     assert expected <= names
     for name in names:
-        assert (WORKFLOWS / f"{name}_api.json").is_file(), f"{name} has no API twin"
-    assert not [p for p in WORKFLOWS.iterdir() if p.suffix == ".py"], "ComfyUI scans workflows/: no scripts there"
+        assert (API_WORKFLOWS / f"{name}_api.json").is_file(), f"{name} has no API twin"
+    kinds = {p.suffix for p in WORKFLOWS.iterdir()}
+    assert kinds == {".jpg", ".json"}, "example_workflows/ holds only UI workflows and their thumbnails"
+    scanned = ("example_workflows", "example", "examples", "workflow", "workflows")  # ComfyUI 0.3.64's list
+    listed = {p.name for folder in scanned for p in (REPO / folder).glob("*.json")}
+    assert listed == {p.name for p in UI_FILES}, "the template browser would list files it cannot open"
 
 
 @pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)

@@ -24,8 +24,14 @@ def build(spec: ModuleType, specs: dict[str, NodeSpec]) -> Graph:
     return graph
 
 
-def write(graph: Graph, folder: Path) -> None:
-    """<name>.json (UI), <name>_api.json (API prompt) and <name>.jpg (thumbnail) in `folder`."""
-    (folder / f"{graph.name}.json").write_text(json.dumps(serialize.ui(graph), indent=2) + "\n")
-    (folder / f"{graph.name}_api.json").write_text(json.dumps(serialize.api(graph), indent=2) + "\n")
-    thumbnail(graph, folder / f"{graph.name}.jpg")
+def write(graph: Graph, ui_folder: Path, api_folder: Path) -> None:
+    """<name>.json (UI) and <name>.jpg (thumbnail) in `ui_folder`, <name>_api.json (API prompt) in `api_folder`.
+
+    Two folders because of how ComfyUI 0.3.64 lists and serves templates: it lists the *.json of every folder
+    named example_workflows, example, examples, workflow or workflows, but serves only the first that exists; so
+    the UI files go to example_workflows/ (the name it documents) and the API twins where it does not look."""
+    ui_folder.mkdir(parents=True, exist_ok=True)
+    api_folder.mkdir(parents=True, exist_ok=True)
+    (ui_folder / f"{graph.name}.json").write_text(json.dumps(serialize.ui(graph), indent=2) + "\n")
+    (api_folder / f"{graph.name}_api.json").write_text(json.dumps(serialize.api(graph), indent=2) + "\n")
+    thumbnail(graph, ui_folder / f"{graph.name}.jpg")

@@ -36,7 +36,7 @@ class Node:
 
 @dataclass
 class Graph:
-    name: str  # the file stem in workflows/
+    name: str  # the file stem in example_workflows/ (and api_workflows/<name>_api.json)
     title: str  # drawn on the thumbnail
     stages: list[str]  # the thumbnail's boxes
     specs: dict[str, NodeSpec]

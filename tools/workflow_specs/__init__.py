@@ -1,7 +1,7 @@
 """The shipped workflows, one spec module each: TITLE, STAGES (thumbnail boxes), NEEDS (node types that must
 exist, else the workflow is skipped) and build(g), which adds the nodes top to bottom.
 
-A module's name is the file stem it writes in workflows/.
+A module's name is the file stem it writes in example_workflows/ and api_workflows/.
 """
 
 from . import (
