@@ -136,7 +136,7 @@ def test_selma_images_filter_flags_are_checked_before_any_model_loads(tmp_path, 
 
     _prompts(tmp_path)
     base = ["images", "--run-dir", str(tmp_path)]
-    assert main([*base, "--model", "/no/such/model", "--filter-threshold", "0.5"]) == 2
+    assert main([*base, "--model", "some-org/some-model", "--filter-threshold", "0.5"]) == 2  # a hub id: not loaded
     assert "needs --answerer BACKEND=MODEL" in capsys.readouterr().err
     assert main([*base, "--model", "shapes", "--filter-threshold", "2"]) == 2
     assert "in (0, 1]" in capsys.readouterr().err
