@@ -186,19 +186,17 @@ def build_dataset(
     check_skill_name(skill_name)
     texts = resolve_prompts(run_dir, skill_name, prompts)
     _check_share(process_index, num_processes)
-    if num_processes > 1:  # shards of one launch write together; its main process holds the stage (selma images)
-        return _build(skill_name, model, run_dir, texts, config, on_progress, process_index, num_processes, model_name)
     writer = DatasetWriter(dataset_dir(run_dir, skill_name), config.image_format)  # raises if not writable
-    folder = writer.folder
-    with stage_lock(folder, "images", f"rendering the dataset of {skill_name!r} into {folder}"):
+    if num_processes > 1:  # shards of one launch write together; its main process holds the stage (selma images)
+        return _build(writer, skill_name, model, texts, config, on_progress, process_index, num_processes, model_name)
+    with stage_lock(writer.folder, "images", f"rendering the dataset of {skill_name!r} into {writer.folder}"):
         try:
-            return _build(skill_name, model, run_dir, texts, config, on_progress, 0, 1, model_name)
+            return _build(writer, skill_name, model, texts, config, on_progress, 0, 1, model_name)
         finally:
             writer.remove_lock_file()
 
 
-def _build(skill_name, model, run_dir, texts, config, on_progress, process_index, num_processes, model_name):
-    writer = DatasetWriter(dataset_dir(run_dir, skill_name), config.image_format)
+def _build(writer, skill_name, model, texts, config, on_progress, process_index, num_processes, model_name):
     done = _existing_records(writer.folder, texts)
     share = list(range(process_index, len(texts), num_processes))
     todo = [i for i in share if i not in done]
