@@ -99,9 +99,11 @@ def merge_expert_files(
 
 
 def _merge(refs, config: MergeConfig, output: Path, report_path: Path, check: bool, on_progress) -> MergedExpertFile:
+    in_memory = [ref.expert is not None for ref in refs]  # from a node socket; files are checked as they load
     loaded = [ref.load() for ref in refs]
-    for ref, expert in zip(refs, loaded, strict=True):  # in-memory experts (from a node socket) too
-        check_finite(_factors(expert), ref.path)
+    for ref, expert, held in zip(refs, loaded, in_memory, strict=True):
+        if held:
+            check_finite(_factors(expert), ref.path)
     result = merge_lora_experts(loaded, config, on_progress=on_progress)
     check_finite(_factors(result.expert), f"the merge into {output}")  # never write what did not compute
     for entry, ref in zip(result.recipe["inputs"], refs, strict=True):
