@@ -20,10 +20,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..shapes.renderer_pipeline import RENDERER_MODEL, load_data_pipeline
 from .progress import TqdmProgress
 
 EXIT_INCOMPLETE = 3
-RENDERER = "renderer"  # the shapes world's renderer: draws each shapes prompt exactly (data only)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,7 +75,7 @@ def filter_answerer(args: argparse.Namespace):
 
     check_threshold(args.filter_threshold)
     if not args.answerer:
-        if args.model not in (SHAPES_CHECKER["model"], RENDERER):
+        if args.model not in (SHAPES_CHECKER["model"], RENDERER_MODEL):
             raise ValueError(
                 "--filter-threshold needs --answerer BACKEND=MODEL (e.g. transformers=path/to/vlm) to score the "
                 f"images of {args.model!r}; only the shapes model has a default (its exact checker)"
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     skills = args.skill or skills_in(run_dir)
-    if args.model != RENDERER:
+    if args.model != RENDERER_MODEL:
         from ..models.pipelines import source_kind
 
         source_kind(args.model)  # a model that does not exist is an error, even with nothing left to render
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for skill in skills:
         if pipe is None and pending_indices(run_dir, skill, **share):
-            pipe = _pipeline(args, device)
+            pipe = load_data_pipeline(args.model, device=device, dtype=args.dtype, config_folder=args.config_folder)
         suffix = f" [{state.process_index + 1}/{state.num_processes}]" if state.num_processes > 1 else ""
         lock = _launch_lock(run_dir, skill, state)
         try:
@@ -187,16 +187,6 @@ def _release_launch_lock(run_dir: Path, skill: str, lock: Path) -> None:
 
     DatasetWriter(dataset_dir(run_dir, skill)).remove_lock_file()  # every shard is done: wait_for_everyone
     release(lock)
-
-
-def _pipeline(args: argparse.Namespace, device: str):
-    if args.model == RENDERER:
-        from ..shapes.renderer_pipeline import RendererPipeline
-
-        return RendererPipeline()
-    from ..models.pipelines import load_pipeline
-
-    return load_pipeline(args.model, device=device, dtype=args.dtype, config_folder=args.config_folder)
 
 
 def _filter(run_dir: Path, skill_name: str, answerer, threshold: float):

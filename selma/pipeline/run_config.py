@@ -32,6 +32,7 @@ from ..llm import LLMConfig
 from ..merging.config import MergeConfig
 from ..prompts.generation import PromptGenConfig
 from ..prompts.skills import Skill, builtin_skill, load_skills_file
+from ..shapes.renderer_pipeline import RENDERER_MODEL
 from ..training.config import TrainConfig
 from .evaluate_config import (
     JOINT_NAME,
@@ -45,7 +46,7 @@ from .styleinject_config import StyleInjectStage, allowed_keys, parse_styleinjec
 
 TINY_MODEL = "tiny"  # the model name that means "build the tiny random SD model into the run dir"
 SHAPES_MODEL = "shapes"  # the shipped shapes-world model (selma.models.pipelines.NAMED_MODELS)
-RENDERER_MODEL = "renderer"  # [images] only: the shapes world's renderer draws the data; [train] defaults to shapes
+# RENDERER_MODEL ("renderer"): [images] only, the shapes world's renderer draws the data; [train] defaults to shapes
 MERGED_NAME = "merged"  # experts/merged.safetensors
 SECTIONS = (
     "run_dir", "skills", "llm", "prompts", "images", "train", "joint", "styleinject", "merge", "evaluate", "compare",

@@ -79,7 +79,7 @@ def _prompts_stage(config: RunConfig, progress) -> StageReport:
 def _images_stage(config: RunConfig, progress) -> StageReport:
     from ..datasets.contact_sheet import dataset_contact_sheet, default_sheet_path, save_sheet
     from ..datasets.rendering import build_dataset, pending_indices
-    from ..models.pipelines import load_pipeline
+    from ..shapes.renderer_pipeline import load_data_pipeline
 
     report = StageReport("images")
     model = resolve_model(config, config.image_model)
@@ -89,14 +89,9 @@ def _images_stage(config: RunConfig, progress) -> StageReport:
         name = skill.name
         if pending_indices(config.run_dir, name) and pipe is None:  # load the model only when there is work
             images = config.images
-            if config.image_model == RENDERER_MODEL:  # the world's renderer writes the data (weak-to-strong)
-                from ..shapes.renderer_pipeline import RendererPipeline
-
-                pipe = RendererPipeline()
-            else:
-                pipe = load_pipeline(
-                    model, device=images.device, dtype=images.dtype, config_folder=images.config_folder
-                )
+            # 'renderer': the world's renderer writes the data (weak-to-strong)
+            settings = {"device": images.device, "dtype": images.dtype, "config_folder": images.config_folder}
+            pipe = load_data_pipeline(model, **settings)
         result = build_dataset(
             name,
             pipe or model,

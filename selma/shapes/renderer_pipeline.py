@@ -16,7 +16,7 @@ from .model import RESOLUTION
 from .parse import parse_prompt
 from .world import layout, render
 
-RENDERER_MODEL = "renderer"
+RENDERER_MODEL = "renderer"  # the name `[images] model` and `selma images --model` give the renderer
 
 
 @dataclass
@@ -55,3 +55,12 @@ class RendererPipeline:
             seed = gen.initial_seed() if gen is not None else 0
             images.append(render(layout(spec, random.Random(seed)), size))
         return RendererOutput(images)
+
+
+def load_data_pipeline(model: str, *, device: str = "auto", dtype: str = "auto", config_folder=None):
+    """What renders a dataset: the renderer for 'renderer', else `selma.models.pipelines.load_pipeline(model)`."""
+    if model == RENDERER_MODEL:
+        return RendererPipeline()
+    from ..models.pipelines import load_pipeline
+
+    return load_pipeline(model, device=device, dtype=dtype, config_folder=config_folder)
