@@ -19,6 +19,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from .answerer_args import add_answerer_arguments, answerer_from_args
 from .llm_args import add_llm_arguments, llm_config_from_args
 from .progress import TqdmProgress
 
@@ -31,9 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompts", help="a text file, one prompt per line (explicit mode)")
     parser.add_argument("--skill", default="custom", help="the skill name the explicit mode reports under")
     parser.add_argument("-o", "--output", help="output folder (explicit mode): answers, scoreboard")
-    parser.add_argument("--answerer", metavar="BACKEND=MODEL", help="e.g. transformers=FOLDER, blip=ID, openai=gpt-4o")
-    parser.add_argument("--answerer-url", default="", help="openai answerer: the server's /v1 URL")
-    parser.add_argument("--answerer-key-env", default="OPENAI_API_KEY", help="NAME of the env variable with the key")
+    add_answerer_arguments(parser, "e.g. transformers=FOLDER, blip=ID, openai=gpt-4o")
     parser.add_argument("--clip-model", help="CLIP hub id or folder for CLIPScore")
     parser.add_argument("--metrics", help="comma-separated: dsg,vqascore,clipscore (default: all)")
     parser.add_argument("--batch-size", type=int, default=8, help="answerer pairs per call (default 8)")
@@ -42,15 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _answerer(args: argparse.Namespace):
-    from ..evaluation.answerer import AnswererConfig
-
-    if not args.answerer:
-        return None
-    backend, sep, model = args.answerer.partition("=")
-    if not sep:
-        raise ValueError(f"--answerer {args.answerer!r} must be BACKEND=MODEL, e.g. transformers=path/to/vlm")
-    return AnswererConfig(backend=backend, model=model, base_url=args.answerer_url, api_key_env=args.answerer_key_env,
-                          device=args.device, batch_size=args.batch_size)  # fmt: skip
+    return answerer_from_args(args, batch_size=args.batch_size)
 
 
 def _metrics(args: argparse.Namespace) -> tuple[str, ...] | None:

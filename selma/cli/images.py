@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from ..shapes.renderer_pipeline import RENDERER_MODEL, load_data_pipeline
+from .answerer_args import add_answerer_arguments, answerer_from_args
 from .progress import TqdmProgress
 
 EXIT_INCOMPLETE = 3
@@ -52,14 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--filter-threshold", type=float, help="keep the images whose DSG is >= T (0 < T <= 1) in filtered/<skill>/"
     )
-    group.add_argument(
-        "--answerer",
-        metavar="BACKEND=MODEL",
-        help="who answers the DSG questions: programmatic=shapes (default on --model shapes), transformers=VLM, "
+    add_answerer_arguments(
+        group,
+        "who answers the DSG questions: programmatic=shapes (default on --model shapes), transformers=VLM, "
         "blip=ID, openai=MODEL",
     )
-    group.add_argument("--answerer-url", default="", help="openai answerer: the server's /v1 URL")
-    group.add_argument("--answerer-key-env", default="OPENAI_API_KEY", help="NAME of the env variable with the key")
 
 
 def filter_answerer(args: argparse.Namespace):
@@ -81,11 +79,7 @@ def filter_answerer(args: argparse.Namespace):
                 f"images of {args.model!r}; only the shapes model has a default (its exact checker)"
             )
         return AnswererConfig(**SHAPES_CHECKER)
-    backend, sep, model = args.answerer.partition("=")
-    if not sep:
-        raise ValueError(f"--answerer {args.answerer!r} must be BACKEND=MODEL, e.g. programmatic=shapes")
-    return AnswererConfig(backend=backend, model=model, base_url=args.answerer_url,
-                          api_key_env=args.answerer_key_env, device=args.device)  # fmt: skip
+    return answerer_from_args(args)
 
 
 def skills_in(run_dir: Path) -> list[str]:
