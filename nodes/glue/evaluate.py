@@ -26,12 +26,24 @@ def known_scenes(run_dir: Path) -> dict[str, dict]:
     return scenes
 
 
+def scenes_for(run_dir: Path, prompts) -> dict[str, dict]:
+    """prompt -> its DSG scene for each of `prompts` that has one: recorded by the run's prompt files, or read back
+    from a shapes-world prompt typed by hand (held-out lists carry no record)."""
+    known = known_scenes(run_dir)
+    scenes = {}
+    for prompt in prompts:
+        scene = known.get(prompt) or prompt_scene(prompt)
+        if scene:
+            scenes[prompt] = scene
+    return scenes
+
+
 def evaluate_columns(
     config: EvalConfig, columns: Mapping[str, Sequence], prompts: Sequence[str], skill: str, run_dir: Path, seed: int
 ):
     """(scoreboard picture, {"scoreboard": rows as JSON, "markdown": the table}); the first column is the base."""
     eval_dir = run_dir / "evaluation"
-    scenes = known_scenes(run_dir)
+    scenes = scenes_for(run_dir, prompts)
     images = []
     for label, pictures in columns.items():
         for r, (prompt, picture) in enumerate(zip(prompts, pictures, strict=True)):
@@ -39,8 +51,7 @@ def evaluate_columns(
             buffer = io.BytesIO()
             picture.save(buffer, format="PNG")
             write_bytes_atomic(path, buffer.getvalue())
-            scene = scenes.get(prompt) or prompt_scene(prompt)
-            record = {"scene": scene} if scene else {}
+            record = {"scene": scenes[prompt]} if prompt in scenes else {}
             images.append(EvalImage(skill, label, prompt, seed + r, path, record))
     scores, _ = score_images(images, config, eval_dir)
     rows = build_scoreboard(scores, base=next(iter(columns)))

@@ -39,10 +39,12 @@ def filter_skill_dataset(config: RunConfig, skill, on_progress=None) -> FilterRe
                             training_dataset(config, skill.name), on_progress=on_progress)  # fmt: skip
 
 
-def filter_run_skill(run_dir, skill, answerer, threshold: float, llm=None, dest=None, on_progress=None):
-    """Filter RUN_DIR/datasets/<skill>/ into `dest` (default RUN_DIR/filtered/<skill>/): `selma run`'s filter and
-    `selma images --filter-threshold`'s. Questions from the prompts' recorded scenes, else from `llm` (default:
-    the template writer), cached in RUN_DIR/filtered/questions.jsonl."""
+def filter_run_skill(run_dir, skill, answerer, threshold: float, llm=None, dest=None, on_progress=None, *,
+                     source=None, scenes=None):  # fmt: skip
+    """Filter `source` (default RUN_DIR/datasets/<skill>/) into `dest` (default RUN_DIR/filtered/<skill>/): the
+    filter of `selma run`, `selma images --filter-threshold` and SELMA Filter Dataset. Questions from the prompts'
+    recorded scenes (prompts/<skill>.jsonl, or `scenes`: prompt -> scene), else from `llm` (default: the template
+    writer), cached in RUN_DIR/filtered/questions.jsonl."""
     from pathlib import Path
 
     from ..atomic_files import read_jsonl
@@ -54,11 +56,12 @@ def filter_run_skill(run_dir, skill, answerer, threshold: float, llm=None, dest=
 
     run_dir = Path(run_dir)
     register_checker_of(answerer)
-    scenes = {r["text"]: r["scene"] for r in read_jsonl(prompts_path(run_dir, skill.name)) if r.get("scene")}
+    if scenes is None:
+        scenes = {r["text"]: r["scene"] for r in read_jsonl(prompts_path(run_dir, skill.name)) if r.get("scene")}
+    source = source or dataset_dir(run_dir, skill.name)
     writer = QuestionWriter(llm or LLMConfig(), run_dir / "filtered" / "questions.jsonl")
     try:
-        return filter_dataset(dataset_dir(run_dir, skill.name), dest or run_dir / "filtered" / skill.name, answerer,
-                              threshold, questions=writer, skill=skill, scenes=scenes,
-                              on_progress=on_progress)  # fmt: skip
+        return filter_dataset(source, dest or run_dir / "filtered" / skill.name, answerer, threshold,
+                              questions=writer, skill=skill, scenes=scenes, on_progress=on_progress)  # fmt: skip
     finally:
         writer.close()
