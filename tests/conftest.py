@@ -39,6 +39,32 @@ def node_package() -> ModuleType:
     return sys.modules[name]
 
 
+@pytest.fixture(scope="session")
+def comfy():
+    """ComfyUI's own modules, from COMFYUI_PATH (run pytest with ComfyUI's Python, which has its dependencies);
+    skipped without it. On a machine without CUDA, ComfyUI is told to use the CPU, as `main.py --cpu` does."""
+    import os
+
+    import torch
+
+    path = os.environ.get("COMFYUI_PATH")
+    if not path:
+        pytest.skip("set COMFYUI_PATH to a ComfyUI checkout")
+    sys.path.insert(0, path)
+    import comfy.cli_args
+
+    if not torch.cuda.is_available():
+        comfy.cli_args.args.cpu = True
+    import comfy.model_base
+    import comfy.model_patcher
+    import comfy.sample
+    import comfy.sd
+    import comfy.supported_models
+    import comfy.utils
+
+    return comfy
+
+
 _HOLD = """
 import sys, time
 from selma.stage_lock import acquire

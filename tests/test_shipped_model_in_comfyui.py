@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import sys
 
 import pytest
 import torch
@@ -52,28 +50,18 @@ def test_the_comfy_unet_config_refuses_what_it_cannot_build(node_package):
 
 
 @pytest.fixture(scope="module")
-def comfy(tmp_path_factory):
-    path = os.environ.get("COMFYUI_PATH")
-    if not path:
-        pytest.skip("set COMFYUI_PATH to a ComfyUI checkout")
-    sys.path.insert(0, path)
-    import comfy.cli_args
-
-    if not torch.cuda.is_available():
-        comfy.cli_args.args.cpu = True
-    import comfy.sample
-    import comfy.sd
-    import comfy.utils
+def comfy_folders(comfy, tmp_path_factory):
+    """ComfyUI's output and models/loras folders in a temporary directory (what the nodes write into)."""
     import folder_paths
 
     root = tmp_path_factory.mktemp("comfy")
     folder_paths.set_output_directory(str(root / "output"))
     folder_paths.add_model_folder_path("loras", str(root / "loras"), is_default=True)
-    return comfy
+    return root
 
 
 @pytest.fixture(scope="module")
-def shipped(comfy, node_package):
+def shipped(comfy, comfy_folders, node_package):
     from comfyui_selma.nodes.models import SelmaLoadShippedModel
 
     return SelmaLoadShippedModel().load("shapes", batch_size=len(PROMPTS))

@@ -9,10 +9,8 @@ import functools
 import importlib
 import json
 import math
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -433,26 +431,6 @@ def test_the_web_panel_reads_the_nodes_ui_key(nodes):
 
 
 # ------------------------------------------------------------------------------------------ in a real ComfyUI
-
-
-@pytest.fixture(scope="module")
-def comfy():
-    """ComfyUI's own modules (COMFYUI_PATH; run pytest with ComfyUI's Python, which has its dependencies)."""
-    path = os.environ.get("COMFYUI_PATH")
-    if not path:
-        pytest.skip("set COMFYUI_PATH to a ComfyUI checkout")
-    sys.path.insert(0, path)
-    import comfy.cli_args
-
-    if not torch.cuda.is_available():
-        comfy.cli_args.args.cpu = True
-    import comfy.model_base
-    import comfy.model_patcher
-    import comfy.sample
-    import comfy.supported_models
-    import comfy.utils
-
-    return comfy
 
 
 @pytest.fixture(scope="module")
