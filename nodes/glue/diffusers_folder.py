@@ -27,8 +27,7 @@ from typing import Any
 
 import torch
 
-_ATTENTION_DOWN = {"CrossAttnDownBlock2D": True, "DownBlock2D": False}
-_ATTENTION_UP = {"CrossAttnUpBlock2D": True, "UpBlock2D": False}
+from ...selma.models.unet_names import UnetLayout
 
 
 class DiffusersFolderError(ValueError):
@@ -38,12 +37,14 @@ class DiffusersFolderError(ValueError):
 def comfy_unet_config(config: Mapping[str, Any]) -> dict:
     """ComfyUI's `unet_config` for a diffusers `UNet2DConditionModel` config (the keys ComfyUI's own detection
     writes for SD1.x: per-layer transformer depths, shallow level first; the output list is popped from its end)."""
-    down, up = list(config["down_block_types"]), list(config["up_block_types"])
-    unknown = sorted({t for t in down if t not in _ATTENTION_DOWN} | {t for t in up if t not in _ATTENTION_UP})
-    if unknown or config.get("addition_embed_type") or config.get("class_embed_type"):
+    try:
+        layout = UnetLayout.from_config(config)  # per layer, its transformer depth (the block types checked)
+    except ValueError as e:
+        raise DiffusersFolderError(f"{e}; this loader builds SD1.x/2.x-style UNets") from None
+    if config.get("addition_embed_type") or config.get("class_embed_type"):
         raise DiffusersFolderError(
-            f"this UNet has blocks or embeddings the loader does not build ({unknown or 'class/added embeddings'}); "
-            "it builds SD1.x/2.x-style UNets (CrossAttn/Down/Up blocks, no added embeddings)"
+            "this UNet has embeddings the loader does not build (class/added embeddings); it builds SD1.x/2.x-style "
+            "UNets (CrossAttn/Down/Up blocks, no added embeddings)"
         )
     channels = list(config["block_out_channels"])
     per_level = config["layers_per_block"]
@@ -59,7 +60,6 @@ def comfy_unet_config(config: Mapping[str, Any]) -> dict:
         raise DiffusersFolderError(
             f"norm_num_groups is {config['norm_num_groups']}; ComfyUI's UNet normalises in 32 groups"
         )
-    mid = config.get("mid_block_type", "UNetMidBlock2DCrossAttn")
     return {
         "use_checkpoint": False,
         "image_size": config.get("sample_size", 32),
@@ -67,12 +67,10 @@ def comfy_unet_config(config: Mapping[str, Any]) -> dict:
         "out_channels": config["out_channels"],
         "model_channels": channels[0],
         "channel_mult": [c // channels[0] for c in channels],
-        "num_res_blocks": [per_level] * len(channels),
-        "transformer_depth": [depth if _ATTENTION_DOWN[t] else 0 for t in down for _ in range(per_level)],
-        "transformer_depth_output": [
-            depth if _ATTENTION_UP[t] else 0 for t in reversed(up) for _ in range(per_level + 1)
-        ],
-        "transformer_depth_middle": depth if mid == "UNetMidBlock2DCrossAttn" else -1,
+        "num_res_blocks": [len(level) for level in layout.down],
+        "transformer_depth": [d for level in layout.down for d in level],
+        "transformer_depth_output": [d for block in reversed(layout.up) for d in block],  # shallow level first
+        "transformer_depth_middle": -1 if layout.mid is None else layout.mid,
         "context_dim": config["cross_attention_dim"],
         "num_heads": heads,
         "num_head_channels": -1,
