@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...selma.datasets.files import read_dataset
+from ...selma.datasets.files import filtered_dataset_dir, read_dataset
 from ...selma.evaluation.dataset_filter import FilterResult
 from ...selma.evaluation.questions import PromptSkill
 from ...selma.pipeline.filter_step import filter_run_skill
@@ -20,5 +20,5 @@ def filter_node_dataset(dataset, evaluator, threshold: float, on_progress=None) 
     run_dir = folder.parents[1] if folder.parent.name == "datasets" else folder.parent
     scenes = scenes_for(run_dir, [record.text for record in read_dataset(folder)])
     return filter_run_skill(run_dir, PromptSkill(dataset.skill), evaluator.answerer, threshold, evaluator.llm,
-                            run_dir / "filtered" / folder.name, on_progress, source=folder,
+                            filtered_dataset_dir(run_dir, folder.name), on_progress, source=folder,
                             scenes=scenes)  # fmt: skip

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..datasets.files import dataset_dir, read_dataset
+from ..datasets.files import dataset_dir, filtered_dataset_dir, read_dataset
 from ..training.config import METHODS, MIXED_PRECISION, TrainConfig
 from .progress import TqdmProgress
 
@@ -160,7 +160,7 @@ def _training_folder(run_dir: Path, skill: str, data: str) -> Path:
     if data == "datasets":
         folder = dataset_dir(run_dir, skill)
     else:
-        folder = run_dir / "filtered" / skill
+        folder = filtered_dataset_dir(run_dir, skill)
         if not folder.is_dir():
             raise ValueError(
                 f"{folder} does not exist; write it with `selma images --run-dir {run_dir} --skill {skill} "

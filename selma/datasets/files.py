@@ -52,6 +52,11 @@ def dataset_dir(run_dir: str | Path, skill_name: str) -> Path:
     return Path(run_dir) / "datasets" / skill_name
 
 
+def filtered_dataset_dir(run_dir: str | Path, skill_name: str) -> Path:
+    """Where the DSG filter writes the images of datasets/<skill>/ that passed it."""
+    return Path(run_dir) / "filtered" / skill_name
+
+
 def read_dataset(folder: str | Path, *, check_files: bool = True) -> list[DatasetRecord]:
     """All records of a dataset folder, sorted by index (then file name). Raises ValueError with the fix
     when the folder, its metadata.jsonl, or an image a record names is missing, or when it is empty."""

@@ -48,7 +48,7 @@ def filter_run_skill(run_dir, skill, answerer, threshold: float, llm=None, dest=
     from pathlib import Path
 
     from ..atomic_files import read_jsonl
-    from ..datasets.files import dataset_dir
+    from ..datasets.files import dataset_dir, filtered_dataset_dir
     from ..evaluation.dataset_filter import filter_dataset
     from ..evaluation.questions import QuestionWriter
     from ..llm.base import LLMConfig
@@ -61,7 +61,7 @@ def filter_run_skill(run_dir, skill, answerer, threshold: float, llm=None, dest=
     source = source or dataset_dir(run_dir, skill.name)
     writer = QuestionWriter(llm or LLMConfig(), run_dir / "filtered" / "questions.jsonl")
     try:
-        return filter_dataset(source, dest or run_dir / "filtered" / skill.name, answerer, threshold,
+        return filter_dataset(source, dest or filtered_dataset_dir(run_dir, skill.name), answerer, threshold,
                               questions=writer, skill=skill, scenes=scenes, on_progress=on_progress)  # fmt: skip
     finally:
         writer.close()

@@ -53,10 +53,10 @@ def tiny_answerer(run_dir: str | Path, backend: str) -> Path:
 def training_dataset(config: RunConfig, skill_name: str) -> Path:
     """The dataset an expert of the skill trains on: datasets/<skill>/, or filtered/<skill>/ (the images that passed
     the DSG filter) when [images] filter_threshold is set."""
-    from ..datasets.files import dataset_dir
+    from ..datasets.files import dataset_dir, filtered_dataset_dir
 
     if config.filter_threshold:
-        return Path(config.run_dir) / "filtered" / skill_name
+        return filtered_dataset_dir(config.run_dir, skill_name)
     return dataset_dir(config.run_dir, skill_name)
 
 
