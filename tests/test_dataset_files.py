@@ -101,6 +101,17 @@ def test_a_torn_last_line_is_ignored_and_cut_before_the_next_append(tmp_path):
     assert [json.loads(line)["index"] for line in lines] == [0, 1, 2]
 
 
+def test_an_image_written_again_replaces_its_line_instead_of_adding_one(tmp_path):
+    writer = write(tmp_path, 3)
+    writer.add(solid(50), "prompt 1, again", 1, seed=7)  # a rerun of a graph reuses slot 1
+    lines = read_jsonl(tmp_path / "metadata.jsonl")
+    assert [line["index"] for line in lines] == [0, 2, 1], "one line per image; the new line last"
+    assert lines[-1]["text"] == "prompt 1, again" and lines[-1]["seed"] == 7
+    assert [r.text for r in read_dataset(tmp_path)] == ["prompt 0", "prompt 1, again", "prompt 2"]
+    writer.add(solid(51), "prompt 3", 3)  # a new image still appends
+    assert [line["index"] for line in read_jsonl(tmp_path / "metadata.jsonl")] == [0, 2, 1, 3]
+
+
 def test_writer_rejects_an_unknown_format_and_an_unwritable_folder(tmp_path):
     with pytest.raises(ValueError, match=r"image_format='gif' is not supported; use one of \['jpg', 'png', 'webp'\]"):
         DatasetWriter(tmp_path, "gif")

@@ -6,7 +6,8 @@
 `index` is the prompt's position in `prompts/<skill>.jsonl` (or in the list given); images are written
 atomically *before* their metadata line, so a record always points at a whole image, and a rerun knows
 exactly which indices are missing. Several processes (accelerate) may append to one folder: each line
-goes in one locked write.
+goes in one locked write. An image written again (a rerun of a ComfyUI graph) replaces its line, so the file
+holds one line per image for any imagefolder reader.
 """
 
 from __future__ import annotations
@@ -134,8 +135,21 @@ class DatasetWriter:
         line = (json.dumps(record.to_json(), ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:  # filelock: portable (ComfyUI runs on Windows too)
             repair_jsonl(self.metadata)
-            with open(self.metadata, "ab") as f:
-                f.write(line)
-                f.flush()
-                os.fsync(f.fileno())
+            old = self.metadata.read_bytes() if self.metadata.is_file() else b""
+            kept = [ln for ln in old.splitlines(keepends=True) if _file_name_of(ln) != record.file_name]
+            if len(kept) < old.count(b"\n"):  # a re-rendered image: its line is replaced, not repeated
+                write_bytes_atomic(self.metadata, b"".join(kept) + line)
+            else:
+                with open(self.metadata, "ab") as f:
+                    f.write(line)
+                    f.flush()
+                    os.fsync(f.fileno())
         return record
+
+
+def _file_name_of(line: bytes) -> str | None:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    return data.get("file_name") if isinstance(data, dict) else None
