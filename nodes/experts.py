@@ -7,9 +7,9 @@ SELMA_EXPERT socket (trained or merged in the same graph) instead.
 
 from __future__ import annotations
 
-from ..selma.experts.ref import ExpertRef
+from ..selma.experts.ref import LORA_METHOD, STYLE_INJECT_METHOD, ExpertRef
 from .glue.apply_expert import apply_expert_to_model
-from .glue.comfy_env import lora_file_names, lora_file_path
+from .glue.comfy_env import expert_file_names, expert_file_path
 
 CATEGORY = "SELMA/experts"
 
@@ -39,8 +39,8 @@ class SelmaApplyExpert:
 
 class SelmaLoadExpert:
     DESCRIPTION = (
-        "Applies a SELMA expert (LoRA or StyleInject) or any SD LoRA file from models/loras to a MODEL, as a "
-        "patched clone."
+        "Applies a SELMA LoRA expert or any SD LoRA file from models/loras to a MODEL, as a patched clone "
+        "(StyleInject experts: SELMA Load StyleInject)."
     )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("MODEL", "SELMA_EXPERT")
@@ -52,20 +52,20 @@ class SelmaLoadExpert:
         return {
             "required": {
                 "model": ("MODEL",),
-                "expert_name": (lora_file_names(), {"tooltip": "a file in models/loras"}),
+                "expert_name": (expert_file_names(LORA_METHOD), {"tooltip": "a LoRA file in models/loras"}),
                 "strength": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01}),
             },
         }
 
     def load(self, model, expert_name, strength):
-        ref = ExpertRef.from_file(lora_file_path(expert_name))
+        ref = ExpertRef.from_file(expert_file_path(expert_name, LORA_METHOD))
         return (apply_expert_to_model(model, ref.path, strength, ref.method), ref)
 
 
 class SelmaLoadStyleInject:
     DESCRIPTION = (
-        "Applies a StyleInject expert (trained with method 'styleinject') from models/loras to a MODEL: a patched "
-        "clone, the input MODEL is left untouched. Strength scales the update and the AdaIN re-scaling (0 = off)."
+        "Applies a StyleInject expert (trained with method 'styleinject') from models/styleinject to a MODEL: a "
+        "patched clone, the input MODEL is untouched. Strength scales the update and the AdaIN re-scaling (0 = off)."
     )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("MODEL",)
@@ -77,7 +77,10 @@ class SelmaLoadStyleInject:
         return {
             "required": {
                 "model": ("MODEL",),
-                "expert_name": (lora_file_names(), {"tooltip": "a StyleInject expert file in models/loras"}),
+                "expert_name": (
+                    expert_file_names(STYLE_INJECT_METHOD),
+                    {"tooltip": "a StyleInject expert in models/styleinject"},
+                ),
                 "strength": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01}),
             },
         }
@@ -86,7 +89,7 @@ class SelmaLoadStyleInject:
         from ..selma.experts.style_inject_files import load_style_inject_expert
         from .glue.style_inject_patch import patch_model_with_style_inject
 
-        expert = load_style_inject_expert(lora_file_path(expert_name))
+        expert = load_style_inject_expert(expert_file_path(expert_name, STYLE_INJECT_METHOD))
         return (patch_model_with_style_inject(model, expert, strength),)
 
 

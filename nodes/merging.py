@@ -8,32 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..selma.experts.ref import ExpertRef
+from ..selma.experts.ref import LORA_METHOD, ExpertRef
 from ..selma.merging.config import METHODS, MergeConfig, parse_weights
-from .glue.comfy_env import loras_directory, progress_reporter
+from .glue.comfy_env import expert_file_path, loras_directory, progress_reporter
 
 CATEGORY = "SELMA/experts"
 SOCKETS = 8
-
-
-def lora_file(name: str) -> Path:
-    """A file in models/loras by the name ComfyUI lists ('selma/counting.safetensors'), or an absolute path."""
-    path = Path(name).expanduser()
-    if path.is_absolute() and path.is_file():
-        return path
-    try:
-        import folder_paths
-
-        found = folder_paths.get_full_path("loras", name)
-    except ImportError:  # outside ComfyUI: $SELMA_LORAS_DIR or ./models/loras
-        found = None
-    path = Path(found) if found else loras_directory() / name
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"expert file {name!r} is not in models/loras ({loras_directory()}); give names as the LoRA loader "
-            "lists them, separated by commas"
-        )
-    return path
 
 
 def save_path(save_name: str) -> Path:
@@ -90,7 +70,8 @@ class SelmaMergeExperts:
         from ..selma.merging.merge_files import merge_expert_files
 
         refs = [expert_1, *(sockets[f"expert_{k}"] for k in range(2, SOCKETS + 1) if sockets.get(f"expert_{k}"))]
-        refs += [ExpertRef.from_file(lora_file(n.strip())) for n in expert_files.split(",") if n.strip()]
+        names = [n.strip() for n in expert_files.split(",") if n.strip()]
+        refs += [ExpertRef.from_file(expert_file_path(name, LORA_METHOD)) for name in names]
         config = MergeConfig(method, weights=parse_weights(weights), rank=rank or None, density=density, seed=seed)
         merged = merge_expert_files(refs, config, save_path(save_name), on_progress=progress_reporter(1))
         return {"ui": {"text": [merged.summary()]}, "result": (merged.as_ref(), merged.result.report_text())}

@@ -7,12 +7,7 @@ import shutil
 from ..selma.experts.ref import ExpertRef
 from ..selma.training.config import METHODS, TrainConfig
 from .glue.apply_expert import apply_expert_to_model
-from .glue.comfy_env import (
-    loras_directory,
-    progress_reporter,
-    run_directory,
-    send_to_ui,
-)
+from .glue.comfy_env import LORAS, STYLE_INJECT, model_directory, progress_reporter, run_directory, send_to_ui
 from .glue.images import image_to_tensor
 
 CATEGORY = "SELMA/experts"
@@ -22,7 +17,8 @@ class SelmaTrainExpert:
     DESCRIPTION = (
         "Trains one skill expert (LoRA, SELMA's recipe by default) on a SELMA dataset, with the MODEL, CLIP and "
         "VAE you have loaded (SD1.x, SD2.x, SDXL). Cancel keeps the last checkpoint; running again resumes it. "
-        "The expert is saved in models/loras/selma/ and applied to the MODEL output."
+        "The expert is saved in models/loras/selma/ (StyleInject: models/styleinject/selma/) and applied to the MODEL "
+        "output."
     )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("SELMA_EXPERT", "MODEL", "IMAGE")
@@ -123,7 +119,8 @@ class SelmaTrainExpert:
                 )
             finally:
                 backend.close()
-        published = loras_directory() / "selma" / f"{run_name}-{dataset.skill}.safetensors"
+        folder = STYLE_INJECT if method == "styleinject" else LORAS  # stock LoraLoader cannot apply StyleInject
+        published = model_directory(folder) / "selma" / f"{run_name}-{dataset.skill}.safetensors"
         published.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(result.expert_path, published.with_suffix(".tmp"))
         published.with_suffix(".tmp").replace(published)

@@ -51,12 +51,14 @@ def test_the_comfy_unet_config_refuses_what_it_cannot_build(node_package):
 
 @pytest.fixture(scope="module")
 def comfy_folders(comfy, tmp_path_factory):
-    """ComfyUI's output and models/loras folders in a temporary directory (what the nodes write into)."""
+    """ComfyUI's output, models/loras and models/styleinject folders in a temporary directory (what the nodes
+    write into)."""
     import folder_paths
 
     root = tmp_path_factory.mktemp("comfy")
     folder_paths.set_output_directory(str(root / "output"))
     folder_paths.add_model_folder_path("loras", str(root / "loras"), is_default=True)
+    folder_paths.add_model_folder_path("styleinject", str(root / "styleinject"), is_default=True)
     return root
 
 
@@ -149,7 +151,7 @@ def lora_keys_loaded(comfy, model, path) -> tuple[object, list[str]]:
 
 
 @pytest.mark.comfyui
-def test_selma_trains_merges_and_injects_on_the_shipped_model(comfy, shipped):
+def test_selma_trains_merges_and_injects_on_the_shipped_model(comfy, comfy_folders, shipped):
     from comfyui_selma.nodes.datasets import SelmaDatasetWriter
     from comfyui_selma.nodes.experts import SelmaApplyExpert, SelmaLoadStyleInject
     from comfyui_selma.nodes.merging import SelmaMergeExperts
@@ -196,6 +198,10 @@ def test_selma_trains_merges_and_injects_on_the_shipped_model(comfy, shipped):
         run_name="shapes-test", num_styles=2,
     )  # fmt: skip
     style = out["result"][0]
+    assert style.path.parents[1] == comfy_folders / "styleinject", "StyleInject files are not published among LoRAs"
+    import folder_paths
+
+    assert style.path.name not in str(folder_paths.get_filename_list("loras"))
     (injected,) = SelmaLoadStyleInject().load(model, style.path.relative_to(style.path.parents[1]).as_posix(), 1.0)
     assert not torch.allclose(unet_output(injected, context), base, atol=1e-4)
     assert sample(comfy, injected, clip, vae, latent, PROMPTS[:1]).shape == (1, 64, 64, 3)

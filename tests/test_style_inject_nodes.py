@@ -18,6 +18,8 @@ import pytest
 import torch
 from torch import nn
 
+from selma.experts.lora_expert import LoraExpert, LoraModule
+from selma.experts.lora_files import save_lora_expert
 from selma.experts.style_inject_files import apply_style_inject_expert, load_style_inject_expert
 from selma.experts.style_inject_from_model import style_inject_expert_from_model
 from selma.experts.style_inject_save import save_style_inject_expert
@@ -265,15 +267,30 @@ def test_an_expert_for_another_architecture_is_refused(patch):
         patch.patch_model_with_style_inject(model, expert, float("nan"))
 
 
-def test_the_load_node_reads_models_loras(expert_nodes, patch, tmp_path, monkeypatch):
+def test_each_loader_lists_only_the_files_it_can_load(expert_nodes, patch, tmp_path, monkeypatch):
+    styles, loras = tmp_path / "styleinject", tmp_path / "loras"
+    monkeypatch.setenv("SELMA_STYLEINJECT_DIR", str(styles))  # models/styleinject and models/loras outside ComfyUI
+    monkeypatch.setenv("SELMA_LORAS_DIR", str(loras))
     expert = random_expert()
-    save_style_inject_expert(tmp_path / "styles" / "e.safetensors", expert, expert.config, {"skill": "s"})
-    monkeypatch.setenv("SELMA_LORAS_DIR", str(tmp_path))  # models/loras outside ComfyUI
-    assert "styles/e.safetensors" in expert_nodes.SelmaLoadStyleInject.INPUT_TYPES()["required"]["expert_name"][0]
+    save_style_inject_expert(styles / "art" / "e.safetensors", expert, expert.config, {"skill": "s"})
+    save_style_inject_expert(loras / "old-art.safetensors", expert, expert.config, {"skill": "s"})  # older versions
+    lora = LoraExpert({"down_blocks.0.attentions.0.proj_in": LoraModule(torch.ones(2, 4), torch.ones(4, 2), 2.0)})
+    save_lora_expert(loras / "lora.safetensors", lora)
+    (loras / "broken.safetensors").write_bytes(b"not a safetensors file")
+
+    style_names = expert_nodes.SelmaLoadStyleInject.INPUT_TYPES()["required"]["expert_name"][0]
+    lora_names = expert_nodes.SelmaLoadExpert.INPUT_TYPES()["required"]["expert_name"][0]
+    assert style_names == ["art/e.safetensors", "old-art.safetensors"]
+    assert lora_names == ["lora.safetensors"], "StyleInject files and unreadable files are not offered as LoRAs"
+
     model = StandInPatcher(ldm_named(fresh_unet(), expert.module_names), TINY_LDM_CONFIG)
-    (clone,) = expert_nodes.SelmaLoadStyleInject().load(model, "styles/e.safetensors", 1.0)
+    (clone,) = expert_nodes.SelmaLoadStyleInject().load(model, "art/e.safetensors", 1.0)
     assert len(patch.style_inject_layers_of(clone)) == 30
-    with pytest.raises(ValueError, match="'missing.safetensors' is not in models/loras"):
+    with pytest.raises(ValueError, match=r"lora.safetensors holds a 'lora' expert, not a 'styleinject' one; load it"):
+        expert_nodes.SelmaLoadStyleInject().load(model, "lora.safetensors", 1.0)
+    with pytest.raises(ValueError, match=r"old-art.safetensors holds a 'styleinject' expert.*SELMA Load StyleInject"):
+        expert_nodes.SelmaLoadExpert().load(model, "old-art.safetensors", 1.0)
+    with pytest.raises(FileNotFoundError, match="'missing.safetensors' is not in models/styleinject .*models/loras"):
         expert_nodes.SelmaLoadStyleInject().load(model, "missing.safetensors", 1.0)
 
 
