@@ -47,6 +47,10 @@ class SelmaMergeExperts:
             "STRING",
             {"default": "", "tooltip": "more experts: files in models/loras, comma-separated (after the sockets)"},
         )
+        optional["overwrite"] = (  # last: older saved workflows keep their widget values
+            "BOOLEAN",
+            {"default": False, "tooltip": "replace save_name even if it holds another merge (a rerun always may)"},
+        )
         return {
             "required": {
                 "expert_1": ("SELMA_EXPERT", {"tooltip": "the first expert (weights follow the socket order)"}),
@@ -66,14 +70,17 @@ class SelmaMergeExperts:
             "optional": optional,
         }
 
-    def merge(self, expert_1, method, weights, rank, density, seed, save_name, expert_files="", **sockets):
+    def merge(
+        self, expert_1, method, weights, rank, density, seed, save_name, expert_files="", overwrite=False, **sockets
+    ):
         from ..selma.merging.merge_files import merge_expert_files
 
         refs = [expert_1, *(sockets[f"expert_{k}"] for k in range(2, SOCKETS + 1) if sockets.get(f"expert_{k}"))]
         names = [n.strip() for n in expert_files.split(",") if n.strip()]
         refs += [ExpertRef.from_file(expert_file_path(name, LORA_METHOD)) for name in names]
         config = MergeConfig(method, weights=parse_weights(weights), rank=rank or None, density=density, seed=seed)
-        merged = merge_expert_files(refs, config, save_path(save_name), on_progress=progress_reporter(1))
+        output = save_path(save_name)
+        merged = merge_expert_files(refs, config, output, overwrite=overwrite, on_progress=progress_reporter(1))
         return {"ui": {"text": [merged.summary()]}, "result": (merged.as_ref(), merged.result.report_text())}
 
 

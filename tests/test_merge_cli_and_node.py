@@ -68,6 +68,22 @@ def test_cli_linear_merge_writes_the_expert_its_recipe_and_the_report(experts, c
     assert f"wrote {experts['out']}" in out and "merged.report.json" in out
 
 
+def test_cli_replaces_a_merge_only_with_its_own_recipe_or_when_told(experts, capsys):
+    assert merge(experts) == 0
+    assert merge(experts) == 0, "a rerun of the same recipe replaces its own output"
+    first = experts["out"].read_bytes()
+    assert main(["merge", str(experts["paths"]["spatial"]), "-o", str(experts["out"])]) == 2
+    err = capsys.readouterr().err
+    assert "already holds another merge (linear of counting.safetensors + spatial.safetensors, weights 0.5,0.5)" in err
+    assert "this one is linear of spatial.safetensors, weights 1. Give this merge another output name" in err
+    assert merge(experts, "--weights", "0.3,0.7") == 2 and "--overwrite" in capsys.readouterr().err
+    assert experts["out"].read_bytes() == first, "a refused merge leaves the file as it was"
+    assert merge(experts, "--weights", "0.3,0.7", "--overwrite") == 0
+    assert load_lora_expert(experts["out"]).metadata["merge"]["weights"] == [0.3, 0.7]
+    experts["out"].write_bytes(b"someone else's file")
+    assert merge(experts) == 2 and "already holds a file that is not a SELMA merge" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_cli_every_method_with_its_self_checks(experts, capsys, method):
     assert merge(experts, "--method", method, "--check") == 0
@@ -219,6 +235,18 @@ def test_node_takes_the_sockets_in_order_and_exact_merges_equal_the_sum(node_pac
     reloaded = load_lora_expert(loras / "m.safetensors")
     assert check_linear_equals_sum(list(experts["experts"].values()), [1.0, -1.0], reloaded).passed
     assert ref.expert.metadata["merge"]["weights"] == [1.0, -1.0]
+
+
+def test_node_refuses_to_replace_another_recipes_merge_unless_switched(node_package, experts, loras):
+    ref = node_package.selma.experts.ref.ExpertRef.from_file(experts["paths"]["counting"])
+    other = node_package.selma.experts.ref.ExpertRef.from_file(experts["paths"]["spatial"])
+    node = node_package.nodes.merging.SelmaMergeExperts()
+    node.merge(ref, "linear", "", 0, 0.5, 0, "selma/m.safetensors", expert_2=other)
+    node.merge(ref, "linear", "", 0, 0.5, 0, "selma/m.safetensors", expert_2=other)  # a rerun of the graph
+    with pytest.raises(ValueError, match=r"m.safetensors already holds another merge .*overwrite it explicitly"):
+        node.merge(other, "linear", "", 0, 0.5, 0, "selma/m.safetensors")
+    node.merge(other, "linear", "", 0, 0.5, 0, "selma/m.safetensors", overwrite=True)
+    assert load_lora_expert(loras / "selma" / "m.safetensors").metadata["skill"] == "spatial"
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="the merged expert, OUT.safetensors")
     parser.add_argument("--report", help="the report JSON (default: OUT.report.json next to the output)")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT even if it holds another merge (without it, only a rerun of the same recipe replaces it)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="self-check: one expert merged alone returns it; an exact merge equals the weighted sum",
@@ -98,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
                 args.output,
                 report_path=args.report,
                 check=args.check,
+                overwrite=args.overwrite,
                 on_progress=progress,
             )
     except FileNotFoundError as e:

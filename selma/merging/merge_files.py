@@ -16,9 +16,10 @@ from typing import Any
 
 from ..atomic_files import write_text_atomic
 from ..experts.finite import check_finite
-from ..experts.ref import LORA_METHOD, ExpertRef
+from ..experts.header import decode_metadata
+from ..experts.ref import LORA_METHOD, ExpertRef, read_header
 from ..stage_lock import stage_lock
-from .config import MergeConfig
+from .config import PRUNING_METHODS, MergeConfig
 from .lora_merge import MergeResult, merge_lora_experts
 from .report import summarize
 from .self_checks import CheckResult, run_self_checks
@@ -76,12 +77,14 @@ def merge_expert_files(
     *,
     report_path: str | Path | None = None,
     check: bool = False,
+    overwrite: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> MergedExpertFile:
     """Merge expert files (or references with the expert already in memory) into `output`, atomically.
 
     The report (per module: rank, energy kept, relative error; the recipe; the checks) goes to `report_path`
     (default `OUT.report.json`). `check` runs `run_self_checks`; a failed check is in the result, not raised.
+    An existing `output` is replaced only by the same recipe (a rerun), or when `overwrite` says so.
     """
     output = Path(output)
     report_path = default_report_path(output) if report_path is None else Path(report_path)
@@ -95,7 +98,52 @@ def merge_expert_files(
     if output.is_dir():
         raise ValueError(f"the output {output} is a folder; give a file name ending in .safetensors")
     with stage_lock(output.parent, f"merge-{output.stem}", f"merging into {output}"):
+        if not overwrite:
+            _refuse_another_recipes_output(output, config, refs)
         return _merge(refs, config, output, report_path, check, on_progress)
+
+
+def _recipe_identity(method, weights, rank, density, seed, files) -> dict[str, Any]:
+    """What makes two merges the same merge: its settings and its inputs' file names (retraining an input with
+    the same name is a rerun of the same recipe; fingerprints would call it another)."""
+    identity = {"method": method, "weights": [float(w) for w in weights], "rank": rank, "files": list(files)}
+    if method in PRUNING_METHODS:
+        identity["density"] = density
+    if method == "dare":
+        identity["seed"] = seed
+    return identity
+
+
+def _refuse_another_recipes_output(output: Path, config: MergeConfig, refs: list[ExpertRef]) -> None:
+    if not output.exists():
+        return
+    weights = config.resolve_weights(len(refs))
+    new = _recipe_identity(
+        config.method, weights, config.rank, config.density, config.seed, [r.path.name for r in refs]
+    )
+    try:
+        old = decode_metadata(read_header(output)).get("merge")
+    except (OSError, ValueError):
+        old = None
+    if isinstance(old, dict):
+        files = [entry.get("file") for entry in old.get("inputs", [])]
+        previous = _recipe_identity(
+            old.get("method"), old.get("weights", []), old.get("rank"), old.get("density"), old.get("seed"), files
+        )
+        if previous == new:
+            return
+        what = f"another merge ({_describe(previous)}); this one is {_describe(new)}"
+    else:
+        what = "a file that is not a SELMA merge"
+    raise ValueError(
+        f"{output} already holds {what}. Give this merge another output name, or overwrite it explicitly "
+        "(selma merge --overwrite; the node's overwrite switch)"
+    )
+
+
+def _describe(identity: dict[str, Any]) -> str:
+    weights = ",".join(f"{w:g}" for w in identity["weights"])
+    return f"{identity['method']} of {' + '.join(map(str, identity['files']))}, weights {weights}"
 
 
 def _merge(refs, config: MergeConfig, output: Path, report_path: Path, check: bool, on_progress) -> MergedExpertFile:

@@ -152,7 +152,9 @@ def _merge_stage(config: RunConfig, progress) -> StageReport:
     if is_up_to_date([output, report_path], inputs):
         report.lines.append(f"up to date: {output}")
     else:
-        merged = merge_expert_files(inputs, config.merge, output, on_progress=progress(f"merge/{config.merge.method}"))
+        merged = merge_expert_files(  # the run owns this file: a changed [merge] recipe replaces it
+            inputs, config.merge, output, overwrite=True, on_progress=progress(f"merge/{config.merge.method}")
+        )
         report.did_work = True
         report.lines += merged.summary().splitlines()
     report.artifacts += [("merged", output), ("report", report_path)]

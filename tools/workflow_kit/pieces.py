@@ -90,7 +90,9 @@ def train(g: Graph, skill: str, model: Out, clip: Out, vae: Out, dataset: Out, s
     )
 
 
-def merge(g: Graph, experts: list[Out]) -> Node:
+def merge(g: Graph, experts: list[Out], save_as: str) -> Node:
+    """SELMA Merge Experts into models/loras/selma/<run>-<save_as>.safetensors (one name per workflow: the node
+    refuses to replace another recipe's merge)."""
     sockets = {f"expert_{k}": out for k, out in enumerate(experts, start=1)}
     return g.add(
         "SelmaMergeExperts",
@@ -100,7 +102,7 @@ def merge(g: Graph, experts: list[Out]) -> Node:
         rank=0,
         density=0.5,
         seed=0,
-        save_name=f"selma/{SMOKE['run_name']}-merged.safetensors",
+        save_name=f"selma/{SMOKE['run_name']}-{save_as}.safetensors",
         expert_files="",
         **sockets,
     )
@@ -124,7 +126,7 @@ def base_vs_merged(g: Graph, files: list[str]) -> tuple[Out, list[tuple[str, Out
         g.add("SelmaLoadExpert", title=f"Load expert {k}", model=model, expert_name=name, strength=1.0)
         for k, name in enumerate(files, start=1)
     ]
-    merged = merge(g, [e.out("expert") for e in experts])
+    merged = merge(g, [e.out("expert") for e in experts], "merge-compare")
     merged_model = g.add("SelmaApplyExpert", title="Apply merged expert", model=model, expert=merged.out(0))
 
     # held-out prompts rendered by base and merged

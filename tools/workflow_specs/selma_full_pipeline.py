@@ -35,7 +35,7 @@ def build(g: Graph) -> None:
     trained = [skill_expert(g, skill, model, clip, vae, latent, negative, seed) for seed, skill in enumerate(SKILLS)]
 
     # merged expert
-    merged = merge(g, [t.out("expert") for t in trained])
+    merged = merge(g, [t.out("expert") for t in trained], "merged")
     merged_model = g.add("SelmaApplyExpert", title="Apply merged expert", model=model, expert=merged.out(0))
 
     # held-out prompts rendered by base, each expert and the merge, side by side
