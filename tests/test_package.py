@@ -83,3 +83,21 @@ def test_no_export_shares_a_name_with_a_submodule(package):
     folder = Path(importlib.import_module(package).__file__).parent
     clashes = sorted(n for n in importlib.import_module(package)._LAZY if (folder / f"{n}.py").exists())
     assert not clashes, f"{package} exports {clashes}, which are also its submodules' names"
+
+
+def test_the_random_sd15_writer_runs_by_path_with_a_python_that_has_no_selma(tmp_path):
+    # what the README tells ComfyUI users: `python custom_nodes/comfyui-selma/selma/testing/random_sd15.py models`
+    # from ComfyUI's folder, whose Python has torch but not selma; -S leaves out the .pth of our editable install
+    import site
+
+    script = ROOT / "selma" / "testing" / "random_sd15.py"
+    code = (
+        "import sys, runpy; sys.path += sys.argv[1:]; sys.argv = ['random_sd15.py', '--help']\n"
+        "try:\n    import selma\nexcept ImportError:\n    pass\nelse:\n    raise SystemExit('selma importable')\n"
+        f"runpy.run_path({str(script)!r}, run_name='__main__')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code, *site.getsitepackages()], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: random_sd15.py [-h] [--seed SEED] models_dir")

@@ -6,13 +6,21 @@ in formats its loaders read: a diffusers-format UNet (UNETLoader, models/diffusi
 CLIP-L text encoder (CLIPLoader type stable_diffusion, models/text_encoders) and a diffusers-format VAE
 (VAELoader, models/vae).
 
-    python -m selma.testing.random_sd15 COMFYUI_DIR/models
+    python -m selma.testing.random_sd15 COMFYUI_DIR/models                        # where selma is installed
+    python custom_nodes/comfyui-selma/selma/testing/random_sd15.py models         # from ComfyUI's folder
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+if __name__ == "__main__" and not __package__:  # run by its path, with a Python that has no `selma` installed
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    import selma.testing  # noqa: F401  (the package of the relative import below)
+
+    __package__ = "selma.testing"
 
 import torch
 from safetensors.torch import save_file
@@ -63,7 +71,7 @@ def write_random_sd15(models_dir: str | Path, *, seed: int = 0, dtype: torch.dty
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], prog=Path(sys.argv[0]).name)
     parser.add_argument("models_dir", help="ComfyUI's models/ folder")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -51,7 +51,8 @@ It runs on a CPU in minutes and draws real pictures, and the world's exact check
 its MODEL, CLIP and VAE outputs onto every socket the shipped loader feeds; add an *Empty Latent Image*
 (512x512 for SD1.5, 1024x1024 for SDXL, batch 1) for its latent socket; set *SELMA Train Expert* ->
 resolution to the same size; pick a general skill (counting, spatial, attribute_binding, ...) in *Skill*.
-For a smoke run with random weights: `python -m selma.testing.random_sd15 COMFYUI_DIR/models` writes
+For a smoke run with random weights, from ComfyUI's folder:
+`python custom_nodes/comfyui-selma/selma/testing/random_sd15.py models` writes
 random_sd15_unet.safetensors / random_clip_l.safetensors / random_sd15_vae.safetensors for the
 Load Diffusion Model / Load CLIP / Load VAE nodes. DiT models (FLUX, SD3.5) are not supported yet.
 
