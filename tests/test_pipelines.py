@@ -236,7 +236,8 @@ def test_diffusers_folder_loads_offline_and_renders_like_the_original(tiny, offl
     loaded = load_pipeline(folder, device="auto", dtype="auto")
     assert isinstance(loaded, StableDiffusionPipeline)
     assert loaded.device.type == "cpu" and loaded.unet.dtype == torch.float32
-    np.testing.assert_array_equal(render(loaded), render(pipe))
+    # the same weights through a reloaded module may take another kernel on another CPU: not bit for bit
+    np.testing.assert_allclose(render(loaded), render(pipe), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".ckpt"])
@@ -251,7 +252,7 @@ def test_single_file_checkpoint_with_a_local_config_folder(tiny, offline, tmp_pa
     for name in ("unet", "vae", "text_encoder"):
         ours, theirs = getattr(pipe, name).state_dict(), getattr(loaded, name).state_dict()
         assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours), name
-    np.testing.assert_array_equal(render(loaded), render(pipe))
+    np.testing.assert_allclose(render(loaded), render(pipe), rtol=0, atol=1e-5)
 
 
 def test_single_file_without_config_offline_says_to_pass_a_config_folder(tiny, offline, tmp_path):

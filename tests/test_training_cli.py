@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -107,6 +108,8 @@ def test_two_processes_under_accelerate_launch_match_one_process_with_twice_the_
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    shares = [tuple(map(int, m)) for m in re.findall(r"this process encoded (\d+) of (\d+) chunks", done.stderr)]
+    assert len(shares) == 2 and sum(mine for mine, _ in shares) == shares[0][1] > 1, "the caches are built once"
 
     work = parallel / "experts" / "colours"
     state = json.loads((work / "checkpoint" / "state.json").read_text())

@@ -120,37 +120,56 @@ class TrainingData:
         text: bool,
         batch_size: int,
         on_progress: ProgressFn | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+        gather: Callable[[list], list] | None = None,
     ) -> None:
-        """Encode every image and/or every distinct caption once, kept on the backend's device."""
+        """Encode every image and/or every distinct caption once, kept on the backend's device.
+
+        Under data parallelism (`world_size` > 1, `gather` = accelerate's `gather_object`) each process encodes
+        every `world_size`-th chunk and the chunks are exchanged, so the work is done once in all, not once per
+        process; the chunks are the ones a single process encodes, so the caches are the same either way."""
+        if world_size > 1 and gather is None:
+            raise ValueError("build_caches: world_size > 1 needs `gather` (accelerate.utils.gather_object)")
         unique = list(dict.fromkeys(self.captions)) if text else []
-        total = (len(self) if latents else 0) + len(unique)
-        done = 0
+        latent_chunks = [range(s, min(s + batch_size, len(self))) for s in range(0, len(self), batch_size)]
+        text_chunks = [unique[s : s + batch_size] for s in range(0, len(unique), batch_size)]
+        jobs = ([("latents", k) for k in range(len(latent_chunks))] if latents else []) + [
+            ("text", k) for k in range(len(text_chunks))
+        ]
+        mine = jobs[rank::world_size]
+        total, done, encoded = (
+            sum(len(latent_chunks[k]) if kind == "latents" else len(text_chunks[k]) for kind, k in mine),
+            0,
+            [],
+        )
+        for kind, k in mine:
+            if kind == "latents":
+                part = backend.encode_images(self.pixels(latent_chunks[k]).to(backend.device)).float()
+                done += len(latent_chunks[k])
+            else:
+                part = map_conditioning(backend.encode_prompts(text_chunks[k]), torch.Tensor.detach)
+                done += len(text_chunks[k])
+            encoded.append((kind, k, part if world_size == 1 else map_conditioning(part, torch.Tensor.cpu)))
+            if on_progress:
+                on_progress(done, total)
+        everything = encoded if world_size == 1 else gather(encoded)
+        parts = {(kind, k): part for kind, k, part in everything}
+        to_device = (lambda t: t) if world_size == 1 else (lambda t: t.to(backend.device))
         if latents:
-            parts = []
-            for start in range(0, len(self), batch_size):
-                chunk = range(start, min(start + batch_size, len(self)))
-                parts.append(backend.encode_images(self.pixels(chunk).to(backend.device)).float())
-                done += len(chunk)
-                if on_progress:
-                    on_progress(done, total)
-            self._latents = torch.cat(parts)
+            self._latents = to_device(torch.cat([parts["latents", k] for k in range(len(latent_chunks))]))
         if text:
-            parts = []
-            for start in range(0, len(unique), batch_size):
-                chunk = unique[start : start + batch_size]
-                parts.append(backend.encode_prompts(chunk))
-                done += len(chunk)
-                if on_progress:
-                    on_progress(done, total)
-            self._conditioning = map_conditioning(concat_conditioning(parts), torch.Tensor.detach)
+            joined = concat_conditioning([parts["text", k] for k in range(len(text_chunks))])
+            self._conditioning = map_conditioning(joined, to_device)
             row = {caption: i for i, caption in enumerate(unique)}
             self._caption_row = torch.tensor([row[c] for c in self.captions], dtype=torch.long)
         log.info(
-            "cached %s%s for %d examples (%d distinct captions)",
+            "cached %s%s for %d examples (%d distinct captions)%s",
             "latents" if latents else "",
             " + text embeddings" if text else "",
             len(self),
             len(unique),
+            f"; this process encoded {len(mine)} of {len(jobs)} chunks" if world_size > 1 else "",
         )
 
     def latents(self, backend: DenoiserBackend, indices: Sequence[int]) -> torch.Tensor:

@@ -173,8 +173,16 @@ class _ExpertTrainer(TrainerFiles, TrainerChecks):
     def _train(self, checkpoint: Path | None, state: dict | None, started: float) -> TrainResult:
         config, backend, accelerator = self.config, self.backend, self.accelerator
         if config.cache_latents or config.cache_text:
-            self.data.build_caches(
-                backend, latents=config.cache_latents, text=config.cache_text, batch_size=config.batch_size
+            from accelerate.utils import gather_object
+
+            self.data.build_caches(  # under accelerate launch each process encodes its share of the chunks
+                backend,
+                latents=config.cache_latents,
+                text=config.cache_text,
+                batch_size=config.batch_size,
+                rank=accelerator.process_index,
+                world_size=accelerator.num_processes,
+                gather=gather_object,
             )
         if config.gradient_checkpointing:
             backend.enable_gradient_checkpointing()
