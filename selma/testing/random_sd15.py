@@ -32,11 +32,13 @@ CLIP_FILE = "text_encoders/random_clip_l.safetensors"
 VAE_FILE = "vae/random_sd15_vae.safetensors"
 
 
-def _save(module: torch.nn.Module, path: Path, dtype: torch.dtype, prefix: str = "") -> None:
+def _save(
+    module: torch.nn.Module, path: Path, dtype: torch.dtype, prefix: str = "", extra: dict | None = None
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
-        (k if k.startswith(prefix) else prefix + k): v.to(dtype).contiguous()
-        for k, v in module.state_dict().items()
+        (k if k.startswith(prefix) or k in (extra or {}) else prefix + k): v.to(dtype).contiguous()
+        for k, v in {**module.state_dict(), **(extra or {})}.items()
         if "position_ids" not in k
     }
     save_file(state, str(path))
@@ -60,8 +62,10 @@ def write_random_sd15(models_dir: str | Path, *, seed: int = 0, dtype: torch.dty
     clip = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
                                         num_attention_heads=12, max_position_embeddings=77, vocab_size=49408,
                                         projection_dim=768, hidden_act="quick_gelu"))  # fmt: skip
-    # transformers 5 drops the "text_model." prefix from CLIPTextModel's state dict; CLIP-L files carry it.
-    _save(clip, paths["clip"], dtype, prefix="text_model.")
+    # transformers 5 drops the "text_model." prefix from CLIPTextModel's state dict; CLIP-L files carry it, and
+    # the pooled output's projection (CLIPTextModelWithProjection's), which ComfyUI reports missing without it.
+    projection = {"text_projection.weight": torch.eye(768)}
+    _save(clip, paths["clip"], dtype, prefix="text_model.", extra=projection)
     vae = AutoencoderKL(
         block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2, latent_channels=4, sample_size=512,
