@@ -235,5 +235,6 @@ def test_selma_demo_runs_the_whole_pipeline_and_prints_every_artifact(tmp_path, 
     assert "seen:" in answers, "the shapes checker answered (it says what it saw)"
     router = json.loads((run / "router" / "shapes_counting" / "router.json").read_text())
     assert len(router["prompts"]) == 2, "the StyleInject expert's routers were recorded on two held-out prompts"
+    assert not [str(p) for p in run.rglob("*.lock")], "a finished run leaves no lock file"
     assert main(["demo", "--run-dir", str(run)]) == 0
     assert "nothing to do" in capsys.readouterr().out

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return module.run(args)
-    except (SelmaError, ValueError) as e:
+    except (SelmaError, ValueError, FileNotFoundError) as e:  # a path that is not there: say which
         print(f"selma {known.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -63,6 +63,15 @@ class AnswerCache:
             )
         return [self._answers[digest, q.text, label] for _, digest, q, _ in items]
 
+    @property
+    def _lock_path(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.lock")
+
+    def remove_lock_file(self) -> None:
+        """Delete the append lock's file once no process answers into this file any more: a finished evaluation
+        folder holds only its documented files."""
+        self._lock_path.unlink(missing_ok=True)
+
     def fill(
         self,
         answerer: Answerer,
@@ -93,7 +102,7 @@ class AnswerCache:
                 records.append({**extras, "image_sha256": digest, "question": question.text,
                                 "answerer": answerer.label, "p_yes": answer.p_yes, "answer": answer.text})  # fmt: skip
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with FileLock(str(self.path.with_name(f".{self.path.name}.lock"))):
+            with FileLock(str(self._lock_path)):
                 append_jsonl(self.path, records)
             if on_progress:
                 on_progress(min(start + batch_size, len(todo)), len(todo))

@@ -180,6 +180,10 @@ def score_images(
             ItemScore(i.skill, i.variant, "clipscore", i.item, CLIPSCORE_WEIGHT * a.p_yes)
             for i, a in zip(images, answers, strict=True)
         ]
+    if shard[1] > 1:
+        wait()  # every process has appended its last answers
+    if shard[0] == 0:
+        cache.remove_lock_file()
     return scores, cache
 
 
