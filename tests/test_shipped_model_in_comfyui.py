@@ -164,7 +164,10 @@ def test_selma_trains_merges_and_injects_on_the_shipped_model(comfy, comfy_folde
     experts = []
     for skill, seed in (("counting", 0), ("spatial", 1)):
         (dataset,) = SelmaDatasetWriter().write([images], PROMPTS, [skill], ["shapes-test"])
+        (dataset,) = SelmaDatasetWriter().write([images], PROMPTS, [skill], ["shapes-test"])  # the graph rerun
         assert dataset.count == len(PROMPTS)
+        lines = (dataset.folder / "metadata.jsonl").read_text().splitlines()
+        assert len(lines) == len(list(dataset.folder.glob("*.png"))) == len(PROMPTS), "one line per image"
         train = dict(rank=4, alpha=4.0, steps=4, learning_rate=1e-2, batch_size=2, grad_accumulation=1)
         out = SelmaTrainExpert().train(
             model, clip, vae, dataset, "lora", **train, resolution=64, seed=seed, save_every=0,
