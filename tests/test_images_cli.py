@@ -60,6 +60,9 @@ def test_renders_every_skill_of_the_run_and_resumes(model, run_dir, capsys):
     # nothing left to render, but a model that does not exist is still an error
     assert main(["images", "--run-dir", str(run_dir), "--model", "/no/such/model", *TINY_ARGS]) == 2
     assert "model path '/no/such/model' does not exist" in capsys.readouterr().err
+    # ... and so is a device this machine does not have (the probe found this one exiting 0)
+    assert main(["images", "--run-dir", str(run_dir), "--model", str(model), *TINY_ARGS, "--device", "cuda:7"]) == 2
+    assert "device='cuda:7' but this" in capsys.readouterr().err
 
 
 def test_only_the_skills_asked_for(model, run_dir):

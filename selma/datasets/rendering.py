@@ -203,6 +203,7 @@ def _build(writer, skill_name, model, texts, config, on_progress, process_index,
     result = DatasetResult(writer.folder, skill_name, len(done), len(texts), skipped=len(share) - len(todo))
     if on_progress is not None:
         on_progress(len(share) - len(todo), len(share))
+    resolve_device(config.device)  # a device that is not there is an error, whatever is left to do
     if not todo:
         return result
 

@@ -80,6 +80,8 @@ def resolve_device(device: str = "auto") -> str:
         raise ValueError(
             f"device={device!r} but this torch ({torch.__version__}) sees no CUDA GPU; use device='auto' or 'cpu'"
         )
+    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
+        raise ValueError(f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA GPU(s); use cuda:0")
     if device == "mps" and not has_mps:
         raise ValueError("device='mps' but MPS is not available here; use device='auto' or 'cpu'")
     return device
