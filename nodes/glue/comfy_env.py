@@ -112,10 +112,12 @@ def expert_method(path: Path) -> str | None:
     cached = _methods.get(path)
     if cached and cached[:2] == (stat.st_mtime, stat.st_size):
         return cached[2]
-    try:
-        method = read_header(path).get("selma.method") or LORA_METHOD if path.suffix == ".safetensors" else LORA_METHOD
-    except (OSError, ValueError):
-        method = None
+    method = LORA_METHOD  # .pt / .ckpt LoRAs have no header to read; ComfyUI loads them as LoRAs
+    if path.suffix == ".safetensors":
+        try:
+            method = read_header(path).get("selma.method") or LORA_METHOD
+        except (OSError, ValueError):
+            method = None
     _methods[path] = (stat.st_mtime, stat.st_size, method)
     return method
 

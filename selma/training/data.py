@@ -134,33 +134,28 @@ class TrainingData:
         unique = list(dict.fromkeys(self.captions)) if text else []
         latent_chunks = [range(s, min(s + batch_size, len(self))) for s in range(0, len(self), batch_size)]
         text_chunks = [unique[s : s + batch_size] for s in range(0, len(unique), batch_size)]
-        jobs = ([("latents", k) for k in range(len(latent_chunks))] if latents else []) + [
-            ("text", k) for k in range(len(text_chunks))
-        ]
-        mine = jobs[rank::world_size]
-        total, done, encoded = (
-            sum(len(latent_chunks[k]) if kind == "latents" else len(text_chunks[k]) for kind, k in mine),
-            0,
-            [],
-        )
-        for kind, k in mine:
+        jobs = [("latents", chunk) for chunk in latent_chunks] if latents else []
+        jobs += [("text", chunk) for chunk in text_chunks]
+        mine = range(rank, len(jobs), world_size)
+        total, done, encoded = sum(len(jobs[j][1]) for j in mine), 0, {}
+        for j in mine:
+            kind, chunk = jobs[j]
             if kind == "latents":
-                part = backend.encode_images(self.pixels(latent_chunks[k]).to(backend.device)).float()
-                done += len(latent_chunks[k])
+                part = backend.encode_images(self.pixels(chunk).to(backend.device)).float()
             else:
-                part = map_conditioning(backend.encode_prompts(text_chunks[k]), torch.Tensor.detach)
-                done += len(text_chunks[k])
-            encoded.append((kind, k, part if world_size == 1 else map_conditioning(part, torch.Tensor.cpu)))
+                part = map_conditioning(backend.encode_prompts(chunk), torch.Tensor.detach)
+            encoded[j] = part if world_size == 1 else map_conditioning(part, torch.Tensor.cpu)
+            done += len(chunk)
             if on_progress:
                 on_progress(done, total)
-        everything = encoded if world_size == 1 else gather(encoded)
-        parts = {(kind, k): part for kind, k, part in everything}
-        to_device = (lambda t: t) if world_size == 1 else (lambda t: t.to(backend.device))
+        if world_size > 1:  # every process gets every chunk, back on its own device
+            encoded = {j: map_conditioning(part, lambda t: t.to(backend.device))
+                       for shard in gather([encoded]) for j, part in shard.items()}  # fmt: skip
+        parts = [encoded[j] for j in range(len(jobs))]
         if latents:
-            self._latents = to_device(torch.cat([parts["latents", k] for k in range(len(latent_chunks))]))
+            self._latents = torch.cat(parts[: len(latent_chunks)])
         if text:
-            joined = concat_conditioning([parts["text", k] for k in range(len(text_chunks))])
-            self._conditioning = map_conditioning(joined, to_device)
+            self._conditioning = concat_conditioning(parts[len(jobs) - len(text_chunks) :])
             row = {caption: i for i, caption in enumerate(unique)}
             self._caption_row = torch.tensor([row[c] for c in self.captions], dtype=torch.long)
         log.info(
