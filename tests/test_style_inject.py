@@ -22,6 +22,7 @@ from torch import nn
 from selma.testing.tiny_models import build_sd15_unet, build_tiny_sd
 from selma.tuners.style_inject import (
     StyleInjectConfig,
+    adain_rescale,
     load_style_inject_state_dict,
     mixed_down_conv2d,
     mixed_down_linear,
@@ -219,6 +220,40 @@ def test_every_layer_computes_the_design_formula(case: Case) -> None:
         expected = reference_output(layer, "default", x).reshape(out.shape)
         torch.testing.assert_close(out, expected, rtol=1e-9, atol=1e-10)
         assert not torch.allclose(out, layer.get_base_layer()(x), atol=1e-4)  # the adapter does change it
+
+
+@pytest.mark.parametrize("case", TEST_CASES, ids=lambda c: c.id)
+def test_every_layers_gradients_equal_the_design_formulas(case: Case) -> None:
+    # The layer's backward (AdaIN as one node with the closed-form gradient) against autograd through the long
+    # reference formula, float64: the gradients of every adapter parameter and of the input.
+    model = case.adapted(init_weights=False).double()
+    inputs = tuple(t.double() if torch.is_tensor(t) and t.is_floating_point() else t for t in case.inputs())
+    gen = torch.Generator().manual_seed(3)
+    for layer, x, out in captured_layer_calls(model, inputs):
+        x = x.detach().requires_grad_(True)
+        params = [p for name, p in layer.named_parameters() if "styleinject_" in name]
+        grad_out = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+        ours = torch.autograd.grad(layer(x), [x, *params], grad_out)
+        expected = torch.autograd.grad(
+            reference_output(layer, "default", x).reshape(out.shape), [x, *params], grad_out
+        )
+        for got, want in zip(ours, expected, strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
+
+
+def test_adain_rescale_is_one_node_with_the_exact_gradient_and_in_place_only_without_autograd() -> None:
+    gen = torch.Generator().manual_seed(4)
+    h = torch.randn(2, 7, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    gamma = torch.randn(2, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: adain_rescale(a, b, 1e-5), (h, gamma))
+    with torch.no_grad():
+        plain = h.detach().clone()
+        expected = adain_rescale(plain, gamma, 1e-5)
+        assert torch.equal(plain, h)  # not in place unless asked
+        result = adain_rescale(plain, gamma, 1e-5, in_place=True)
+        assert result.data_ptr() == plain.data_ptr() and torch.allclose(result, expected, rtol=1e-12, atol=1e-12)
+    traced = adain_rescale(h, gamma, 1e-5, in_place=True)  # autograd on: never overwrites its input
+    assert traced.data_ptr() != h.data_ptr() and torch.allclose(traced, expected, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("case", TEST_CASES, ids=lambda c: c.id)

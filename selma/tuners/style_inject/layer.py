@@ -19,6 +19,15 @@ from .down_projection import mixed_down_conv2d, mixed_down_linear
 from .layer_base import StyleInjectLayer
 
 
+def add_up_projection(h: torch.Tensor, z: torch.Tensor, up: torch.Tensor, scale: float) -> torch.Tensor:
+    """`h + scale · z Bᵀ` for h [B, T, out], z [B, T, r], B = up [out, r], as one addmm: the sum is the GEMM's
+    epilogue instead of another pass over h. Without autograd it accumulates into h (the layer's own output)."""
+    if not torch.is_grad_enabled() and h.is_contiguous():
+        h.view(-1, h.shape[-1]).addmm_(z.reshape(-1, z.shape[-1]), up.t(), alpha=scale)
+        return h
+    return torch.addmm(h.reshape(-1, h.shape[-1]), z.reshape(-1, z.shape[-1]), up.t(), alpha=scale).view(h.shape)
+
+
 class Linear(nn.Module, StyleInjectLayer):
     """StyleInject on an nn.Linear; inputs [batch, (tokens...,) in], statistics over all token dimensions."""
 
@@ -56,10 +65,11 @@ class Linear(nn.Module, StyleInjectLayer):
             return self._adapt_experts(adapter, x, h, row)
         probs = self._route(adapter, x, row)
         z = mixed_down_linear(x, down, probs)
-        h = torch.add(h, F.linear(z, self.styleinject_up[adapter]), alpha=self._scale(adapter))
+        h = add_up_projection(h, z, self.styleinject_up[adapter], self._scale(adapter))
         gamma = self._gamma(adapter, probs)
         if gamma is not None and x.shape[1] > 1:
-            h = adain_rescale(h, gamma, self.styleinject_eps[adapter], row if row.dtype == h.dtype else None)
+            row = row if row.dtype == h.dtype else None
+            h = adain_rescale(h, gamma, self.styleinject_eps[adapter], row, in_place=True)
         return h
 
     # The stacked layout's steps (StyleInjectLayer._adapt_experts), on [B, T, C] tensors.
@@ -72,9 +82,8 @@ class Linear(nn.Module, StyleInjectLayer):
     def _rescale(self, adapter: str, h: torch.Tensor, gamma: torch.Tensor, row: torch.Tensor | None) -> torch.Tensor:
         if h.shape[1] == 1:
             return h
-        return adain_rescale(
-            h, gamma, self.styleinject_eps[adapter], row if row is not None and row.dtype == h.dtype else None
-        )
+        row = row if row is not None and row.dtype == h.dtype else None
+        return adain_rescale(h, gamma, self.styleinject_eps[adapter], row, in_place=True)  # h: this expert's own
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         result = self.base_layer(x, *args, **kwargs)
@@ -145,7 +154,9 @@ class Conv2d(nn.Module, StyleInjectLayer):
         gamma = self._gamma(adapter, probs)
         if gamma is not None and h.shape[2] * h.shape[3] > 1:
             # As [B, positions, C] (a transposed view: no copy), the layout adain_rescale works on.
-            positions_last = adain_rescale(h.flatten(2).transpose(1, 2), gamma, self.styleinject_eps[adapter])
+            positions_last = adain_rescale(
+                h.flatten(2).transpose(1, 2), gamma, self.styleinject_eps[adapter], in_place=True
+            )
             h = positions_last.transpose(1, 2).reshape(h.shape)
         return h
 
@@ -159,7 +170,9 @@ class Conv2d(nn.Module, StyleInjectLayer):
     def _rescale(self, adapter: str, h: torch.Tensor, gamma: torch.Tensor, row: torch.Tensor | None) -> torch.Tensor:
         if h.shape[2] * h.shape[3] == 1:
             return h
-        positions_last = adain_rescale(h.flatten(2).transpose(1, 2), gamma, self.styleinject_eps[adapter])
+        positions_last = adain_rescale(
+            h.flatten(2).transpose(1, 2), gamma, self.styleinject_eps[adapter], in_place=True
+        )
         return positions_last.transpose(1, 2).reshape(h.shape)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
