@@ -1,6 +1,6 @@
-"""The exact truncation from the factors (selma.merging.low_rank): both routes (R < min(out, in): QR + the R×R
-Gram core; R >= min(out, in): the Gram matrix of ΔW's shorter side) against a dense float64 SVD, on ill-conditioned,
-rank-deficient, zero and half-precision inputs."""
+"""The exact truncation from the factors (selma.merging.low_rank): both routes (factored, R well below
+min(out, in): QR + the R×R Gram core; dense otherwise: the SVD of ΔW) against a dense float64 SVD, on
+ill-conditioned, rank-deficient, zero and half-precision inputs."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def factors_with_spectrum(out: int, in_: int, inner: int, sigma: torch.Tensor) -
     return (u * sigma) @ mix * scale, (mix.T / scale[:, None]) @ v.T
 
 
-# (out, in, R): the QR + core route (R < min), the Gram route on rows (out <= in) and on columns (out > in)
+# (out, in, R): the factored route (R well below min), the dense route wide (out <= in), tall (out > in), square
 SHAPES = {
     "core": (40, 30, 12),
     "core-wide": (20, 50, 9),
@@ -72,10 +72,13 @@ def test_truncation_equals_the_dense_svd(shape, rank):
     assert torch.allclose(update.up.norm(dim=0), update.down.norm(dim=1), rtol=1e-10)
 
 
-@pytest.mark.parametrize("shape", [(60, 50, 24), (24, 60, 30)], ids=["core", "gram"])
+@pytest.mark.parametrize("shape", [(60, 50, 24), (24, 60, 30)], ids=["factored", "dense"])
 @pytest.mark.parametrize("dtype", [torch.float32, F64], ids=["fp32", "fp64"])
 def test_ill_conditioned_sums_keep_their_small_singular_directions(shape, dtype):
-    """σ from 1 down to 1e-6 (κ = 1e6, κ² = 1e12: a float32 Gram matrix would lose everything below ~3e-4)."""
+    """σ from 1 down to 1e-6 (κ = 1e6, κ² = 1e12: a float32 Gram matrix would lose everything below ~3e-4).
+
+    The factored route keeps every direction at its own relative precision (float64 Gram core); the dense route
+    (float32 SVD of the float32 ΔW, as kohya's svd_merge) keeps them to the working precision relative to σ_1."""
     out, in_, inner = shape
     count = min(shape)
     sigma = torch.logspace(0, -6, count, dtype=F64)
@@ -87,12 +90,26 @@ def test_ill_conditioned_sums_keep_their_small_singular_directions(shape, dtype)
     # float32: the inputs' own precision. float64: a Gram matrix costs the factor σ_1/σ_k = 1e5 over eps64.
     tolerance = 1e-6 if dtype == torch.float32 else 1e-10
     assert relative(update.up @ update.down, best) < tolerance
-    # the smallest kept direction comes out at its own relative precision, not at the largest one's
-    kept = torch.linalg.svdvals(update.up @ update.down)[rank - 1]
+    kept = torch.linalg.svdvals(update.up @ update.down.to(update.up.dtype))[rank - 1]
     reference = torch.linalg.svdvals(exact)[rank - 1]
+    if dtype == torch.float32 and shape == (24, 60, 30):  # dense route in float32: absolute, relative to σ_1 = 1
+        assert kept.item() == pytest.approx(reference.item(), abs=1e-7)
+        assert update.energy_kept == pytest.approx(energy, abs=1e-7)
+        assert update.relative_error == pytest.approx(error, abs=1e-6)
+        return
+    # the smallest kept direction comes out at its own relative precision, not at the largest one's
     assert kept.item() == pytest.approx(reference.item(), rel=1e-4 if dtype == torch.float32 else 1e-9)
     assert update.energy_kept == pytest.approx(energy, abs=1e-12)
     assert update.relative_error == pytest.approx(error, rel=1e-3)
+
+
+def test_each_module_takes_the_cheaper_route():
+    """Factored when the stacked rank is well below min(out, in), dense otherwise; both give the best rank-k."""
+    from selma.merging.low_rank import _factored_is_cheaper
+
+    assert _factored_is_cheaper(320, 320, 160) and _factored_is_cheaper(640, 640, 256)
+    assert not _factored_is_cheaper(320, 320, 300)  # the QR + R³ core would cost more than ΔW and its SVD
+    assert not _factored_is_cheaper(640, 640, 640) and not _factored_is_cheaper(320, 768, 320)  # R >= min(out, in)
 
 
 @pytest.mark.parametrize("shape", [(40, 30, 12), (16, 40, 24)], ids=["core", "gram"])

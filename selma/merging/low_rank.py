@@ -2,20 +2,19 @@
 
 A sum of LoRA updates Σ_k w_k s_k B_k A_k is the product of stacked factors `up @ down` with
 `up = [w_1 s_1 B_1 | … | w_K s_K B_K]` and `down = [A_1; …; A_K]` (stacked rank R = Σ r_k). Its best rank-k
-approximation (in the Frobenius norm) comes from a small symmetric eigenproblem built from the factors:
+approximation (in the Frobenius norm) comes by one of two exact routes, chosen per module by their cost:
 
-- R < min(out, in): `up = Q T` (QR), so ΔW = Q N with N = T @ down [R, in]; the eigenvectors Z of the R×R
-  Gram matrix N Nᵀ with the largest eigenvalues σ² give the left singular vectors Q Z, and Zᵀ N = Σ Vᵀ.
-- R >= min(out, in): ΔW may have full rank and is no larger than its factors; it is formed, and the Gram
-  matrix of its shorter side (min(out, in) square) is decomposed the same way.
+- factored, when R is well below min(out, in): `up = Q T` (QR), so ΔW = Q N with N = T @ down [R, in]; the
+  eigenvectors Z of the R×R Gram matrix N Nᵀ with the largest eigenvalues σ² give the left singular vectors Q Z,
+  and Zᵀ N = Σ Vᵀ. Cost ~ (out + in)·R² + R³. Squaring the singular values squares their spread, so the Gram
+  matrix and its eigendecomposition run in float64 (a float32 one would lose every σ below ~3e-4·σ_1); the QR
+  runs in the working dtype, where it is backward stable. Each direction comes out at its own relative precision.
+- dense, otherwise (R near or above min(out, in)): ΔW formed and SVD'd in the working dtype (float32 at least),
+  what kohya's svd_merge does. Cost ~ out·in·R + min(out, in)²·max(out, in). Precision: the working dtype's,
+  relative to σ_1 (the precision ΔW itself has in that dtype).
 
-Squaring the singular values squares their spread, so the Gram matrix and its eigendecomposition run in
-float64: a float32 one would lose every σ below ~3e-4·σ_1 (float32 eigh is ~2x faster than float64 eigh, but
-not exact). The QR runs in the working dtype, where it is backward stable (float32 experts: at their own
-precision). The energy kept and the relative error come from the eigenvalues. Cost: O((out + in) R²) and an
-R×R eigh when R < min(out, in); out·in·R and a min(out, in)² eigh otherwise (on CPU, float64 eigh of an n×n
-Gram matrix takes about 0.7x the time of a float32 SVD of an n×n matrix, so only the first case is much
-faster than an SVD of the dense sum).
+`_factored_is_cheaper` compares the two costs (their flop counts, which track the measured times on CPU within
+~20%: bench/merge.py), so a merge is never much slower than the better route on any shape.
 """
 
 from __future__ import annotations
@@ -54,36 +53,48 @@ def stack_factors(
 
 
 def truncate_from_factors(up: torch.Tensor, down: torch.Tensor, rank: int) -> LowRankUpdate:
-    """The best rank-`rank` approximation of `up @ down` [out, R] @ [R, in], from the factors.
+    """The best rank-`rank` approximation of `up @ down` [out, R] @ [R, in], by the cheaper exact route.
 
     The rank of the result is `min(rank, out, in, R)`; beyond R the product is reproduced exactly. The
-    factors come back in float64 (the caller casts them to the experts' dtype).
+    factors come back in float64 (factored route) or the working dtype (dense route); the caller casts them to
+    the experts' dtype.
     """
-    inner, shorter = up.shape[1], min(up.shape[0], down.shape[1])
-    if inner >= shorter:
-        # No core is smaller than ΔW's own Gram matrix here, and ΔW has fewer entries than its factors.
-        delta = up.double() @ down.double()
-        if delta.shape[0] <= delta.shape[1]:
-            return _top_of_rows(None, delta, rank)
-        return _transposed(_top_of_rows(None, delta.T, rank))
+    (out, inner), width = up.shape, down.shape[1]
+    if not _factored_is_cheaper(out, width, inner):
+        if up.dtype not in (torch.float32, torch.float64):  # half-precision experts: ΔW in float32
+            up, down = up.float(), down.float()
+        return truncate_dense(up @ down, rank)
     # Householder QR is backward stable in the working dtype (float32 for float32 experts, at half of
     # float64's cost); everything after it runs in float64.
     basis, upper = torch.linalg.qr(up)
     return _top_of_rows(basis, upper.double() @ down.double(), rank)
 
 
+def _factored_is_cheaper(out: int, width: int, inner: int) -> bool:
+    """Whether the QR + R×R core route costs less than forming ΔW and SVD'ing it (it needs R < min(out, in))."""
+    shorter, longer = min(out, width), max(out, width)
+    if inner >= shorter:
+        return False
+    return (out + width) * inner**2 + inner**3 < out * width * inner + shorter**2 * longer
+
+
 def truncate_dense(matrix: torch.Tensor, rank: int) -> LowRankUpdate:
-    """The best rank-`rank` approximation of a dense [out, in] matrix (for the pruning methods)."""
-    matrix = matrix.double()
-    if matrix.shape[0] <= matrix.shape[1]:
-        return _top_of_rows(None, matrix, rank)
-    return _transposed(_top_of_rows(None, matrix.T, rank))
+    """The best rank-`rank` approximation of a dense [out, in] matrix, by its SVD in the working dtype (float32
+    for half-precision matrices)."""
+    if matrix.dtype not in (torch.float32, torch.float64):
+        matrix = matrix.float()
+    left, sigma, right = torch.linalg.svd(matrix, full_matrices=False)
+    k = min(rank, sigma.numel())
+    # √σ on each side keeps both factors at the same scale, so neither over- nor underflows in fp16.
+    root = sigma[:k].sqrt()
+    energies = sigma.double().square()
+    return _with_energy(left[:, :k] * root, root[:, None] * right[:k], energies, k)
 
 
-def _top_of_rows(basis: torch.Tensor | None, rows: torch.Tensor, rank: int) -> LowRankUpdate:
+def _top_of_rows(basis: torch.Tensor, rows: torch.Tensor, rank: int) -> LowRankUpdate:
     """The best rank-`rank` approximation of `basis @ rows`, from the eigendecomposition of `rows @ rows.T`.
 
-    `basis` is [n, r] with orthonormal columns (None: the identity); `rows` is [r, in] in float64 with r <= in.
+    `basis` is [n, r] with orthonormal columns; `rows` is [r, in] in float64 with r <= in.
     The right side is recovered as `Zᵀ @ rows` (row i is σ_i v_iᵀ) instead of being divided by σ, so the
     result is the exact projection of the matrix onto its top left singular vectors, and a zero or
     rank-deficient ΔW yields zero factors (never a division by zero).
@@ -93,17 +104,12 @@ def _top_of_rows(basis: torch.Tensor | None, rows: torch.Tensor, rank: int) -> L
     top = vectors[:, -k:].flip(1)  # [r, k], largest σ first
     scaled_right = top.T @ rows  # [k, in]
     # Q is orthonormal to its own dtype's precision, so Q @ Z needs no more than that dtype.
-    left = top if basis is None else (basis @ top.to(basis.dtype)).double()
+    left = (basis @ top.to(basis.dtype)).double()
     # √σ on each side keeps both factors at the same scale, so neither over- nor underflows in fp16.
     root = torch.linalg.vector_norm(scaled_right, dim=1).sqrt()
     inverse = torch.where(root > 0, 1.0 / root.clamp(min=torch.finfo(root.dtype).tiny), 0.0)
     energies = eigenvalues.flip(0).clamp(min=0.0)  # rounding can leave zero eigenvalues slightly negative
     return _with_energy(left * root, inverse[:, None] * scaled_right, energies, k)
-
-
-def _transposed(update: LowRankUpdate) -> LowRankUpdate:
-    """The update of the transposed matrix: (up @ down)ᵀ = downᵀ @ upᵀ."""
-    return LowRankUpdate(update.down.T, update.up.T, update.energy_kept, update.relative_error)
 
 
 def _with_energy(up: torch.Tensor, down: torch.Tensor, energies: torch.Tensor, k: int) -> LowRankUpdate:
