@@ -1,23 +1,26 @@
-"""Benchmark: `svd` merging from the factors against forming every ΔW densely and SVD'ing it, in one run.
+"""Benchmark: merging K LoRA experts to rank r, our per-module route against PEFT and the dense path, in one run.
 
-    python bench/merge.py              # five r=128 experts over SD1.5's 128 attention projections
-    python bench/merge.py --modules 16 # a smoke run over 16 of them (same mix of shapes)
+    python bench/merge.py                   # 2, 5 and 8 experts at r=32 and r=128, over 32 of SD1.5's modules
+    python bench/merge.py --modules 128     # all 128 attention projections (several minutes)
+    python bench/merge.py --experts 5 --rank 128   # one configuration
 
 The experts are random LoRA factors (A ~ N(0, 1/r), B ~ N(0, 0.01²), alpha = r) on SD1.5's
-to_q/to_k/to_v/to_out.0, shapes read from `build_sd15_unet(device="meta")`. Each path runs in a fresh
-subprocess that builds the same experts, then merges them to rank 128 with weights 1/5:
-- factors: `selma.merging.merge_lora_experts(..., MergeConfig("svd", rank=128))`, the public API (float64
-  `eigh` of a Gram matrix built from the factors: R×R after a QR where R = Σ r_k < min(out, in), else the
-  min(out, in)² one of ΔW; it also hashes the inputs for the recipe);
-- dense: per module ΔW = Σ_k w_k s_k B_k A_k formed out×in, `torch.linalg.svd`, top 128 kept.
-Times are wall clock and process CPU time (the CPU time is steadier on a shared machine). Peak memory is
-the process's RSS high-water mark (`resource.getrusage(RUSAGE_SELF).ru_maxrss`) after the merge minus its
-RSS just before it (the experts and libraries already loaded); tracemalloc cannot see torch's allocations.
-The workers run with glibc's mmap threshold fixed (MALLOC_MMAP_THRESHOLD_): by default glibc raises it
-after freeing a large block, and freed temporaries then stay in the heap between the merged factors, so
-RSS would measure fragmentation rather than the path's working memory. Both paths keep their result (same
-size) until the end; "working" is the peak minus that result. The parent prints times, peaks, their
-ratios, and the largest relative difference between the two merged ΔW's.
+to_q/to_k/to_v/to_out.0, shapes read from `build_sd15_unet(device="meta")` (`--modules` of them, spread over the
+UNet so every shape is there), merged with weights 1/K. Each path runs in a fresh subprocess that builds the same
+experts, one configuration after the other:
+- ours: `selma.merging.merge_lora_experts(..., MergeConfig("svd", rank=r))`, the public API. Per module it takes
+  the cheaper exact route: QR + an R×R float64 core from the factors when R = Σ r_k is well below min(out, in),
+  else ΔW and its SVD (selma/merging/low_rank.py); it also hashes the inputs for the recipe;
+- dense: per module ΔW = Σ_k w_k s_k B_k A_k formed out×in, `torch.linalg.svd`, top r kept (kohya's svd_merge);
+- PEFT svd: `add_weighted_adapter(names, weights, "merged", combination_type="svd", svd_rank=r)` on a model of
+  nn.Linear layers of the same shapes carrying the K adapters (PEFT's defaults otherwise: full_matrices=True);
+- PEFT cat: `combination_type="cat"`: the factors concatenated, no truncation (rank Σ r_k, exact).
+Times are wall clock and process CPU time. Peak memory is the process's RSS high-water mark (VmHWM, reset
+before each merge through /proc/self/clear_refs) minus its RSS just before the merge (experts, model and
+libraries loaded), with glibc's mmap threshold fixed (MALLOC_MMAP_THRESHOLD_: by default glibc raises it after a
+large free, and RSS would then measure heap fragmentation rather than working memory). The error is
+‖merged ΔW − Σ_k w_k ΔW_k‖_F / ‖Σ_k w_k ΔW_k‖_F over all modules, in float64: the truncation's own error for the
+rank-r paths (the same for all three when each is exact), zero for cat. Ratios are ours / anchor (< 1: faster).
 """
 
 from __future__ import annotations
@@ -33,13 +36,11 @@ import tempfile
 import time
 from pathlib import Path
 
-try:
-    import selma  # noqa: F401
-except ImportError:  # run from a checkout: python bench/merge.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout: `bench` and `selma` importable
 
 import torch  # noqa: E402
 
+from bench.record import record  # noqa: E402
 from selma.experts.lora_expert import LoraExpert, LoraModule  # noqa: E402
 
 TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
@@ -102,109 +103,207 @@ def merge_factors(experts: list[LoraExpert], rank: int, ticks: list[float]) -> M
     return {n: (m.up, m.down, energies[n]) for n, m in result.expert.modules.items()}
 
 
+def peft_model(experts: list[LoraExpert], rank: int):
+    """nn.Linear layers of the experts' shapes, each the only child of its holder (so PEFT targets it by the last
+    name part), carrying every expert as a PEFT LoRA adapter; returns the model and holder index -> module name."""
+    from peft import LoraConfig, get_peft_model
+    from torch import nn
+
+    names = list(experts[0].modules)
+    roles = [name.rpartition(".")[2] if not name.endswith("to_out.0") else "out0" for name in names]
+    model = nn.Module()
+    model.holders = nn.ModuleList()
+    for name, role in zip(names, roles, strict=True):
+        module = experts[0].modules[name]
+        holder = nn.Module()
+        holder.add_module(role, nn.Linear(module.down.shape[1], module.up.shape[0], bias=False))
+        model.holders.append(holder)
+    config = dict(r=rank, lora_alpha=rank, target_modules=sorted(set(roles)), init_lora_weights=False)
+    peft = get_peft_model(model, LoraConfig(**config), adapter_name="e0")
+    for k in range(1, len(experts)):
+        peft.add_adapter(f"e{k}", LoraConfig(**config))
+    with torch.no_grad():
+        for index, (name, role) in enumerate(zip(names, roles, strict=True)):
+            layer = getattr(peft.base_model.model.holders[index], role)
+            for k, expert in enumerate(experts):
+                layer.lora_A[f"e{k}"].weight.copy_(expert.modules[name].down)
+                layer.lora_B[f"e{k}"].weight.copy_(expert.modules[name].up)
+    return peft, list(zip(names, roles, strict=True))
+
+
+def merge_peft(experts: list[LoraExpert], rank: int, ticks: list[float], combination: str) -> Merged:
+    peft, layers = PEFT_MODELS.pop()
+    adapters = [f"e{k}" for k in range(len(experts))]
+    weights = [1.0 / len(experts)] * len(experts)
+    options = {"svd_rank": rank} if combination == "svd" else {}
+    peft.base_model.add_weighted_adapter(adapters, weights, "merged", combination_type=combination, **options)
+    ticks.append(time.perf_counter())
+    merged = {}
+    for index, (name, role) in enumerate(layers):
+        layer = getattr(peft.base_model.model.holders[index], role)
+        up = layer.lora_B["merged"].weight.detach() * layer.scaling["merged"]
+        merged[name] = (up, layer.lora_A["merged"].weight.detach(), float("nan"))
+    return merged
+
+
+PEFT_MODELS: list = []  # the model a PEFT worker built before measuring (its building is not the merge's cost)
+PATHS = {
+    "ours": merge_factors,
+    "dense": merge_dense,
+    "peft_svd": lambda experts, rank, ticks: merge_peft(experts, rank, ticks, "svd"),
+    "peft_cat": lambda experts, rank, ticks: merge_peft(experts, rank, ticks, "cat"),
+}
+LABELS = {
+    "ours": "selma (per-module route)",
+    "dense": "dense ΔW + SVD (kohya)",
+    "peft_svd": "PEFT add_weighted_adapter svd",
+    "peft_cat": "PEFT add_weighted_adapter cat",
+}
+
+
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize()
 
 
+def reset_peak_rss() -> None:
+    """Make the RSS high-water mark (VmHWM) the current RSS (Linux: "5" to /proc/self/clear_refs)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def peak_rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
+def measure_one(path: str, experts: int, rank: int, args: argparse.Namespace, out: Path) -> dict:
+    inputs = random_experts(attention_shapes(args.modules), experts, rank)
+    merge = PATHS[path]
+    if path.startswith("peft"):
+        PEFT_MODELS.append(peft_model(inputs, rank))
+    reset_peak_rss()
+    before = rss_bytes()
+    ticks, cpu = [time.perf_counter()], time.process_time()
+    result = merge(inputs, rank, ticks)
+    seconds, cpu_seconds = time.perf_counter() - ticks[0], time.process_time() - cpu
+    peak = peak_rss_bytes()
+    torch.save(result, out / f"{path}-{experts}-{rank}.pt")
+    steps = list(zip(ticks, ticks[1:], strict=False))
+    per_module = dict(zip(result, (b - a for a, b in steps), strict=True)) if len(steps) == len(result) else {}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "peak_bytes": max(peak - before, 0),
+        "per_module": per_module,
+    }
+
+
 def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    experts = random_experts(attention_shapes(args.modules), args.experts, args.rank)
-    merge = merge_factors if args.worker == "factors" else merge_dense
-    merge(random_experts({"warm.up": (64, 64)}, 2, 4), 4, [])  # load lazy modules and LAPACK before measuring
-    before_rss, before_peak = rss_bytes(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    ticks, cpu = [time.perf_counter()], time.process_time()
-    result = merge(experts, args.rank, ticks)
-    seconds, cpu_seconds = time.perf_counter() - ticks[0], time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    torch.save(result, args.out)
-    per_module = dict(zip(result, (b - a for a, b in zip(ticks, ticks[1:], strict=False)), strict=True))
-    stats = {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_bytes": peak - before_rss}
-    stats["slack_bytes"] = before_peak - before_rss
-    print(json.dumps({**stats, "per_module": per_module}))
+    warm = random_experts({"warm.to_q": (64, 64)}, 2, 4)
+    if args.worker.startswith("peft"):
+        PEFT_MODELS.append(peft_model(warm, 4))
+    PATHS[args.worker](warm, 4, [])  # load lazy modules and LAPACK before measuring
+    results = {
+        f"{experts}-{rank}": measure_one(args.worker, experts, rank, args, Path(args.out))
+        for rank in args.rank
+        for experts in args.experts
+    }
+    print(json.dumps(results))
 
 
 def run_worker(path: str, args: argparse.Namespace, out: Path) -> dict:
     command = [sys.executable, __file__, "--worker", path, "--out", str(out), "--modules", str(args.modules)]
-    command += ["--experts", str(args.experts), "--rank", str(args.rank), "--threads", str(args.threads)]
+    command += ["--experts", *map(str, args.experts), "--rank", *map(str, args.rank), "--threads", str(args.threads)]
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}  # glibc's default, kept fixed (see top)
     done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def relative_error(merged: Merged, experts: list[LoraExpert]) -> float:
+    """‖merged − exact weighted sum‖_F / ‖exact‖_F over all modules, float64."""
+    error = total = 0.0
+    for name, (up, down, _) in merged.items():
+        exact = sum(
+            (m.scale / len(experts)) * (m.up.double() @ m.down.double()) for m in (e.modules[name] for e in experts)
+        )
+        error += torch.linalg.matrix_norm(up.double() @ down.double() - exact).item() ** 2
+        total += torch.linalg.matrix_norm(exact).item() ** 2
+    return math.sqrt(error / total)
+
+
+def report_configuration(experts: int, rank: int, shapes: dict, stats: dict, merged: dict) -> None:
+    inputs = random_experts(shapes, experts, rank)
+    mib = 1024**2
+    stacked = experts * rank
+    dense_modules = sum(1 for o, i in shapes.values() if stacked >= min(o, i))
+    print(
+        f"\n{experts} experts x r={rank} (Σ r_k = {stacked} >= min(out, in) on {dense_modules} of {len(shapes)} "
+        f"modules), merged to rank {rank} (cat: {stacked})"
+    )
+    print(f"  {'path':<32}{'wall (s)':>10}{'CPU (s)':>10}{'peak RSS (MiB)':>16}{'rel. error':>12}{'ours / it':>16}")
+    errors = {path: relative_error(merged[path], inputs) for path in PATHS}
+    for path in PATHS:
+        st = stats[path]
+        ratio = "" if path == "ours" else f"{stats['ours']['seconds'] / st['seconds']:.2f} time"
+        print(
+            f"  {LABELS[path]:<32}{st['seconds']:>10.2f}{st['cpu_seconds']:>10.2f}{st['peak_bytes'] / mib:>16.1f}"
+            f"{errors[path]:>12.2e}{ratio:>16}"
+        )
+        if path == "ours":
+            continue
+        work = f"merge {experts} experts r={rank} to rank {rank}, {len(shapes)} SD1.5 modules"
+        for unit, key in (("s", "seconds"), ("MiB", "peak_bytes")):
+            scale = 1 if unit == "s" else 1 / mib
+            record(
+                "merge",
+                f"{work}: {'time' if unit == 's' else 'peak RSS'}",
+                LABELS[path],
+                st[key] * scale,
+                LABELS["ours"],
+                stats["ours"][key] * scale,
+                unit,
+                goal="<= 1" if path == "dense" and unit == "s" else "",
+            )
+    kinds = sorted({f"{o}x{i}" for o, i in shapes.values()}, key=lambda s: tuple(map(int, s.split("x"))))
+    cells = []
+    for kind in kinds:
+        names = [n for n, (o, i) in shapes.items() if f"{o}x{i}" == kind]
+        mine, theirs = (sum(stats[p]["per_module"][n] for n in names) for p in ("ours", "dense"))
+        cells.append(f"{kind} {mine / theirs:.2f}")
+    print(f"  per shape, ours / dense time: {', '.join(cells)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--modules", type=int, default=128, help="attention projections merged (SD1.5 has 128)")
-    parser.add_argument("--experts", type=int, default=5)
-    parser.add_argument("--rank", type=int, default=128, help="rank of each expert and of the merge")
+    parser.add_argument("--modules", type=int, default=32, help="attention projections merged (SD1.5 has 128)")
+    parser.add_argument("--experts", type=int, nargs="+", default=[2, 5, 8])
+    parser.add_argument("--rank", type=int, nargs="+", default=[32, 128], help="rank of each expert and the merge")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads per path (1: stable ratios on a shared machine)"
     )
-    parser.add_argument("--worker", choices=("factors", "dense"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=tuple(PATHS), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
         return
-
     shapes = attention_shapes(args.modules)
     kinds = sorted({f"{o}x{i}" for o, i in shapes.values()}, key=lambda s: tuple(map(int, s.split("x"))))
-    threads = args.threads
     print(
-        f"{args.experts} random r={args.rank} experts over {len(shapes)} SD1.5 attention projections "
-        f"({', '.join(kinds)}); svd merge to rank {args.rank}; torch {torch.__version__}, {threads} thread(s)"
+        f"random experts over {len(shapes)} SD1.5 attention projections ({', '.join(kinds)}), weights 1/K; "
+        f"torch {torch.__version__}, {args.threads} thread(s)"
     )
     with tempfile.TemporaryDirectory(prefix="selma-bench-merge-") as tmp:
-        stats = {path: run_worker(path, args, Path(tmp) / f"{path}.pt") for path in ("factors", "dense")}
-        factors, dense = (torch.load(Path(tmp) / f"{p}.pt") for p in ("factors", "dense"))
-
-    mib = 1024**2
-    result_bytes = sum(t.numel() * t.element_size() for up, down, _ in dense.values() for t in (up, down))
-    print(f"{'path':<28}{'wall (s)':>10}{'CPU (s)':>10}{'peak RSS over baseline (MiB)':>31}{'working (MiB)':>15}")
-    for path, label in (("factors", "from the factors (selma)"), ("dense", "dense ΔW + SVD (reference)")):
-        st = stats[path]
-        print(
-            f"{label:<28}{st['seconds']:>10.2f}{st['cpu_seconds']:>10.2f}{st['peak_bytes'] / mib:>31.1f}"
-            f"{(st['peak_bytes'] - result_bytes) / mib:>15.1f}"
-        )
-    time_ratio = stats["dense"]["seconds"] / stats["factors"]["seconds"]
-    cpu_ratio = stats["dense"]["cpu_seconds"] / stats["factors"]["cpu_seconds"]
-    memory_ratio = stats["dense"]["peak_bytes"] / max(stats["factors"]["peak_bytes"], 1)
-    working = {path: stats[path]["peak_bytes"] - result_bytes for path in stats}
-    working_ratio = working["dense"] / max(working["factors"], 1)
-    print(
-        f"ratio dense / factors: time {time_ratio:.1f}x (CPU {cpu_ratio:.1f}x), peak memory {memory_ratio:.1f}x "
-        f"(working memory {working_ratio:.1f}x)"
-    )
-    print(f"(each path's peak includes its merged result, {result_bytes / mib:.1f} MiB, the same for both)")
-    stacked = args.experts * args.rank
-    full = sum(1 for o, i in shapes.values() if stacked >= min(o, i))
-    print(
-        f"stacked rank Σ r_k = {stacked}: >= min(out, in) on {full} of {len(shapes)} modules, where ΔW may have "
-        "full rank: both paths then decompose a min(out, in)-sized matrix (eigh of the Gram matrix against an "
-        "SVD), and only where Σ r_k < min(out, in) is the factor path's problem smaller"
-    )
-    print("per module shape (ΔW out x in), mean seconds per module:")
-    for kind in kinds:
-        names = [n for n, (o, i) in shapes.items() if f"{o}x{i}" == kind]
-        mine, theirs = (sum(stats[p]["per_module"][n] for n in names) / len(names) for p in ("factors", "dense"))
-        print(f"  {kind:>9} x{len(names):<3} factors {mine:.3f}  dense {theirs:.3f}  ratio {theirs / mine:.1f}x")
-    slack = max(s["slack_bytes"] for s in stats.values()) / mib
-    print(f"(baseline check: the RSS high-water mark was at most {slack:.1f} MiB above the RSS before the merge)")
-
-    worst, worst_name, energy_gap = 0.0, "", 0.0
-    for name, (up, down, energy) in dense.items():
-        reference = up.double() @ down.double()
-        mine = factors[name][0].double() @ factors[name][1].double()
-        difference = (torch.linalg.matrix_norm(mine - reference) / torch.linalg.matrix_norm(reference)).item()
-        if difference >= worst:
-            worst, worst_name = difference, name
-        energy_gap = max(energy_gap, abs(energy - factors[name][2]))
-    energies = [e for _, _, e in dense.values()]
-    print(
-        f"max relative difference of the merged ΔW: {worst:.2e} ({worst_name}); energy kept "
-        f"{min(energies):.4f}..{max(energies):.4f}, max difference {energy_gap:.1e}"
-    )
+        runs = {path: run_worker(path, args, Path(tmp)) for path in PATHS}
+        for rank in args.rank:
+            for experts in args.experts:
+                key = f"{experts}-{rank}"
+                stats = {path: runs[path][key] for path in PATHS}
+                merged = {path: torch.load(Path(tmp) / f"{path}-{key}.pt") for path in PATHS}
+                report_configuration(experts, rank, shapes, stats, merged)
 
 
 if __name__ == "__main__":
