@@ -20,15 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
-try:
-    import selma  # noqa: F401
-except ImportError:  # run from a checkout: python bench/answerers.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout: `bench` and `selma` importable
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from bench.record import record  # noqa: E402
 from selma.evaluation.answerer import AnswererConfig  # noqa: E402
 from selma.evaluation.answerer_factory import make_answerer  # noqa: E402
 from selma.evaluation.scores import Question  # noqa: E402
@@ -83,6 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     for batch in (1, args.batch):
         print(f"  batch {batch:2d}: {rates[batch]:8.1f} answers/s")
     print(f"  batch{args.batch}/batch1:  {rates[args.batch] / rates[1]:.1f}x")
+    work = f"VLM answerer, {args.pairs} pairs, {args.model or 'tiny random LLaVA'}, {where}: answers/s"
+    record("answerers", work, "batch 1", rates[1], f"batch {args.batch}", rates[args.batch], "answers/s")
     gap = max(abs(a - b) for a, b in zip(p_yes[1], p_yes[args.batch], strict=True))
     print(f"  max |P(yes) batch{args.batch} - batch1|: {gap:.1e}" + ("" if gap <= 1e-5 else "   <-- MISMATCH"))
 

@@ -20,14 +20,12 @@ import threading
 import time
 from pathlib import Path
 
-try:
-    import selma  # noqa: F401
-except ImportError:  # run from a checkout: python bench/dataset.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout: `bench` and `selma` importable
 
 import psutil  # noqa: E402  (a dependency of accelerate)
 import torch  # noqa: E402
 
+from bench.record import record  # noqa: E402
 from selma.datasets.rendering import DatasetConfig, build_dataset  # noqa: E402
 from selma.testing.tiny_models import build_sd15_unet, build_tiny_clip_tokenizer, build_tiny_sd  # noqa: E402
 
@@ -121,6 +119,9 @@ def measure(name: str, pipe, texts: list[str], size: int, steps: int, batch_size
                 seconds = time.perf_counter() - start
             assert result.rendered == len(texts)
             rate = len(texts) / seconds
+            if anchor is not None:
+                work = f"render a dataset, {name}, {len(texts)} prompts, {size} px, {steps} steps: images/s"
+                record("dataset", work, "one prompt at a time", anchor, f"batch {batch_size}", rate, "images/s")
             anchor = anchor or rate
             print(
                 f"  {batch_size:5d}  {seconds:8.2f}  {rate:9.2f}  {rate / anchor:9.2f}x  "

@@ -17,13 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-try:
-    import selma  # noqa: F401
-except ImportError:  # run from a checkout: python bench/diversity.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout: `bench` and `selma` importable
 
 from rouge_score.rouge_scorer import RougeScorer  # noqa: E402
 
+from bench.record import record  # noqa: E402
 from selma.prompts.diversity import DEFAULT_THRESHOLD, filter_diverse_scores  # noqa: E402
 
 COUNTS = ["a", "one", "two", "three", "a single", "a pair of", "several"]
@@ -125,6 +123,8 @@ def bench_against_rouge_score(n: int, threshold: float) -> None:
     print(f"kept:                      rouge_score {sum(k for k, _ in ref)}, selma {sum(k for k, _ in ours)}")
     print(f"time:                      rouge_score {t_ref:.2f} s, selma {t_ours:.4f} s")
     print(f"speed-up:                  {t_ref / t_ours:.0f}x (goal >= 300x)")
+    work = f"ROUGE-L diversity filter, {n} prompts ({same_decision}/{n} decisions agree): time"
+    record("diversity", work, "rouge_score", t_ref, "selma", t_ours, "s", goal="<= 1/300")
 
 
 def bench_large_skill(n: int, threshold: float) -> None:
@@ -176,6 +176,10 @@ def bench_llm_throughput(prompts: int, latency: float, concurrency: int) -> None
                 f"{seconds:.2f} s = {rates[workers]:.0f} prompts/s"
             )
     print(f"  speed-up at {concurrency} concurrent: {rates[concurrency] / rates[1]:.1f}x (goal >= 6x)")
+    work = f"LLM prompt writing, {prompts} prompts, {latency * 1000:.0f} ms server latency: prompts/s"
+    record(
+        "diversity", work, "one call at a time", rates[1], f"{concurrency} in flight", rates[concurrency], "prompts/s"
+    )
 
 
 if __name__ == "__main__":

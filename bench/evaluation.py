@@ -19,11 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-try:
-    import selma  # noqa: F401
-except ImportError:  # run from a checkout: python bench/evaluation.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout: `bench` and `selma` importable
 
+from bench.record import record  # noqa: E402
 from selma.cli import main  # noqa: E402
 
 
@@ -62,6 +60,8 @@ def main_bench() -> None:
     print(f"first  selma eval: {first[0]:7.2f} s, {first[1]:4d} answerer calls, {first[2]} model loads")
     print(f"second selma eval: {second[0]:7.2f} s, {second[1]:4d} answerer calls, {second[2]} model loads")
     print(f"ratio second/first: {second[0] / first[0]:.3f}")
+    work = f"selma eval of the demo's run, again ({second[1]} answerer calls, {second[2]} model loads): time"
+    record("evaluation", work, "first selma eval", first[0], "second selma eval", second[0], "s")
 
 
 if __name__ == "__main__":

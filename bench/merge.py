@@ -53,8 +53,11 @@ def attention_shapes(modules: int) -> dict[str, tuple[int, int]]:
     unet = build_sd15_unet(device="meta")
     shapes = {n: (m.out_features, m.in_features) for n, m in unet.named_modules() if n.endswith(TARGETS)}
     names = list(shapes)
-    step = max(1, len(names) // modules)
-    return {n: shapes[n] for n in names[::step][:modules]}
+    if modules >= len(names):
+        return shapes
+    step = len(names) // modules  # spread over the UNet, cycling through the four projections of a block
+    picked = [names[i * step + i % len(TARGETS)] for i in range(modules)]
+    return {n: shapes[n] for n in picked}
 
 
 def random_experts(shapes: dict[str, tuple[int, int]], count: int, rank: int) -> list[LoraExpert]:

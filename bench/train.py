@@ -15,7 +15,9 @@ dataset folder (N solid-colour images with captions):
   image, vae.encode().latent_dist.sample(), tokenize + text_encoder, noise, timesteps, add_noise, unet, MSE,
   backward, clip_grad_norm_, AdamW step; the adapter added with `unet.add_adapter(LoraConfig(...))`;
 - ours, uncached: `train_expert(...)` with cache_latents=cache_text=False (the same work per step);
-- ours, cached: `train_expert(...)` with the defaults (latents and text embeddings encoded once).
+- ours, cached: `train_expert(...)` with the defaults (latents and text embeddings encoded once);
+- each of the three again with gradient checkpointing (reference: `unet.enable_gradient_checkpointing()`; ours:
+  `TrainConfig(gradient_checkpointing=True)`), where activations are recomputed in the backward pass.
 Step time is the median over the timed steps after `--warmup` steps (ours: the `seconds` of each train-log
 line, timed around the optimizer step inside the loop; reference: timed around the same work). An epoch is
 N steps (batch 1); the cached epoch is also shown with the one-off cache build added.
@@ -36,15 +38,21 @@ import tempfile
 import time
 from pathlib import Path
 
-try:
-    import selma  # noqa: F401
-except ImportError:  # run from a checkout: python bench/train.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout: `bench` and `selma` importable
 
 import torch  # noqa: E402
 
+from bench.record import record  # noqa: E402
+
 TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 RANK = 4
+VARIANTS = ("reference", "uncached", "cached", "reference+gc", "uncached+gc", "cached+gc")
+LABELS = {
+    "reference": "diffusers + peft textbook loop",
+    "uncached": "ours, no caching (same work)",
+    "cached": "ours, cached latents + text",
+}
+LABELS |= {f"{variant}+gc": f"{label}, grad. checkpointing" for variant, label in LABELS.items()}
 COLOURS = [(230, 20, 20), (20, 200, 40), (30, 40, 220), (240, 230, 30), (240, 240, 240), (20, 20, 20)]
 
 
@@ -117,7 +125,7 @@ def peak_rss_bytes() -> int:
 # ------------------------------------------------------------------ the variants
 
 
-def reference_loop(pipe, dataset: Path, resolution: int, steps: int) -> list[float]:
+def reference_loop(pipe, dataset: Path, resolution: int, steps: int, checkpointing: bool) -> list[float]:
     """diffusers' textbook LoRA loop, step by step; returns the seconds of each step."""
     import numpy as np
     import torch.nn.functional as F
@@ -133,6 +141,9 @@ def reference_loop(pipe, dataset: Path, resolution: int, steps: int) -> list[flo
     for module in (unet, vae, text_encoder):
         module.requires_grad_(False)
     unet.add_adapter(LoraConfig(r=RANK, lora_alpha=RANK, init_lora_weights="gaussian", target_modules=TARGETS))
+    if checkpointing:
+        unet.enable_gradient_checkpointing()
+    unet.train()
     params = [p for p in unet.parameters() if p.requires_grad]
     for p in params:
         p.data = p.data.float()
@@ -161,7 +172,9 @@ def reference_loop(pipe, dataset: Path, resolution: int, steps: int) -> list[flo
     return seconds
 
 
-def our_loop(pipe, dataset: Path, resolution: int, steps: int, cached: bool, out: Path) -> tuple[list[float], float]:
+def our_loop(
+    pipe, dataset: Path, resolution: int, steps: int, cached: bool, checkpointing: bool, out: Path
+) -> tuple[list[float], float]:
     """`train_expert` on the same model; returns (seconds per step, seconds to build the caches)."""
     from selma.training import DiffusersBackend, TrainConfig, TrainingData, train_expert
 
@@ -177,6 +190,7 @@ def our_loop(pipe, dataset: Path, resolution: int, steps: int, cached: bool, out
         mixed_precision="no",
         cache_latents=cached,
         cache_text=cached,
+        gradient_checkpointing=checkpointing,
     )
     cache_seconds = 0.0
     if cached:  # the loop does exactly this once before its first step; timed here on its own
@@ -195,11 +209,13 @@ def worker(args: argparse.Namespace) -> None:
     resolution = 64 if args.sd15 else 32
     baseline = rss_bytes()
     steps = args.warmup + args.images
-    if args.worker == "reference":
-        seconds, cache_seconds = reference_loop(pipe, Path(args.dataset), resolution, steps), 0.0
+    variant, checkpointing = args.worker.removesuffix("+gc"), args.worker.endswith("+gc")
+    if variant == "reference":
+        seconds, cache_seconds = reference_loop(pipe, Path(args.dataset), resolution, steps, checkpointing), 0.0
     else:
+        out = Path(args.out).parent / args.worker
         seconds, cache_seconds = our_loop(
-            pipe, Path(args.dataset), resolution, steps, args.worker == "cached", Path(args.out).parent / args.worker
+            pipe, Path(args.dataset), resolution, steps, variant == "cached", checkpointing, out
         )
     stats = {"seconds": seconds, "cache_seconds": cache_seconds, "baseline_rss": baseline}
     Path(args.out).write_text(json.dumps({**stats, "peak_rss": peak_rss_bytes()}))
@@ -221,7 +237,7 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=0, help="torch threads per worker (default: torch's; 1 on a shared machine)"
     )
-    parser.add_argument("--worker", choices=("reference", "uncached", "cached"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -238,23 +254,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="selma-bench-train-") as tmp:
         dataset = Path(tmp) / "dataset"
         write_dataset(dataset, args.images, resolution)
-        stats = {v: run_worker(v, args, dataset, Path(tmp) / f"{v}.json") for v in ("reference", "uncached", "cached")}
+        stats = {v: run_worker(v, args, dataset, Path(tmp) / f"{v}.json") for v in VARIANTS}
     anchor = statistics.median(stats["reference"]["seconds"][args.warmup :])
-    print(f"\n{'variant':<36}{'step (median)':>14}{'vs reference':>14}{'epoch':>10}{'peak RSS':>11}{'+training':>11}")
-    labels = {
-        "reference": "diffusers + peft textbook loop",
-        "uncached": "ours, no caching (same work)",
-        "cached": "ours, cached latents + text",
-    }
-    for variant, label in labels.items():
+    print(f"\n{'variant':<60}{'step (median)':>14}{'vs reference':>14}{'epoch':>10}{'peak RSS':>11}{'+training':>11}")
+    gib = 2**30
+    for variant, label in LABELS.items():
         s = stats[variant]
         timed = s["seconds"][args.warmup :]
         step = statistics.median(timed)
-        gib = 2**30
         print(
-            f"{label:<36}{step:>12.3f} s{step / anchor:>13.2f}x{sum(timed):>8.2f} s"
+            f"{label:<60}{step:>12.3f} s{step / anchor:>13.2f}x{sum(timed):>8.2f} s"
             f"{s['peak_rss'] / gib:>8.2f} GiB{(s['peak_rss'] - s['baseline_rss']) / gib:>8.2f} GiB"
         )
+    work = f"one LoRA training step, {model}"
+    for variant in VARIANTS[1:3]:
+        for suffix in ("", "+gc"):
+            ours, reference = stats[variant + suffix], stats["reference" + suffix]
+            for what, key, unit, scale in (("step time", "seconds", "s", 1), ("peak RSS", "peak_rss", "GiB", gib)):
+                theirs = (
+                    statistics.median(reference[key][args.warmup :]) if key == "seconds" else reference[key] / scale
+                )
+                mine = statistics.median(ours[key][args.warmup :]) if key == "seconds" else ours[key] / scale
+                goal = "<= 1.1" if key == "seconds" and variant == "uncached" else ""
+                label = LABELS["reference" + suffix]
+                record("train", f"{work}: {what}", label, theirs, LABELS[variant + suffix], mine, unit, goal=goal)
     cached, uncached = stats["cached"], stats["uncached"]
     cached_epoch = sum(cached["seconds"][args.warmup :])
     uncached_epoch = sum(uncached["seconds"][args.warmup :])
