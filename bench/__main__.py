@@ -35,7 +35,10 @@ from bench.record import ENV  # noqa: E402
 BENCHMARKS: dict[str, tuple[list[str], str]] = {
     "styleinject_layers": (["--repeats", "5"], "StyleInject's extra cost vs LoRA's on SD1.5's 64 adapted layers"),
     "merge": ([], "merging 2/5/8 experts at r=32/128 over 32 SD1.5 modules vs dense SVD and PEFT"),
-    "train": (["--sd15", "--images", "2", "--warmup", "1"], "one training step, SD1.5-size UNet at 64 px"),
+    "train": (
+        ["--sd15", "--images", "4", "--warmup", "2", "--threads", "1"],
+        "one training step, SD1.5-size UNet, 64 px",
+    ),
     "dataset": ([], "rendering a dataset, batched vs one prompt at a time (tiny SD)"),
     "diversity": (["--quick"], "the ROUGE-L filter vs rouge_score; LLM calls in flight"),
     "answerers": ([], "the VLM answerer batched vs one pair per forward (tiny LLaVA)"),
