@@ -177,9 +177,8 @@ def bench_llm_throughput(prompts: int, latency: float, concurrency: int) -> None
             )
     print(f"  speed-up at {concurrency} concurrent: {rates[concurrency] / rates[1]:.1f}x (goal >= 6x)")
     work = f"LLM prompt writing, {prompts} prompts, {latency * 1000:.0f} ms server latency: prompts/s"
-    record(
-        "diversity", work, "one call at a time", rates[1], f"{concurrency} in flight", rates[concurrency], "prompts/s"
-    )
+    ours = f"{concurrency} in flight"
+    record("diversity", work, "one call at a time", rates[1], ours, rates[concurrency], "prompts/s", goal=">= 6")
 
 
 if __name__ == "__main__":
