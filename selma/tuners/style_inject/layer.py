@@ -67,10 +67,7 @@ class Linear(nn.Module, StyleInjectLayer):
         z = mixed_down_linear(x, down, probs)
         h = add_up_projection(h, z, self.styleinject_up[adapter], self._scale(adapter))
         gamma = self._gamma(adapter, probs)
-        if gamma is not None and x.shape[1] > 1:
-            row = row if row.dtype == h.dtype else None
-            h = adain_rescale(h, gamma, self.styleinject_eps[adapter], row, in_place=True)
-        return h
+        return h if gamma is None else self._rescale(adapter, h, gamma, row)
 
     # The stacked layout's steps (StyleInjectLayer._adapt_experts), on [B, T, C] tensors.
     def _mixed_down(self, x: torch.Tensor, down: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
@@ -83,7 +80,7 @@ class Linear(nn.Module, StyleInjectLayer):
         if h.shape[1] == 1:
             return h
         row = row if row is not None and row.dtype == h.dtype else None
-        return adain_rescale(h, gamma, self.styleinject_eps[adapter], row, in_place=True)  # h: this expert's own
+        return adain_rescale(h, gamma, self.styleinject_eps[adapter], row, in_place=True)  # h: this layer's own
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         result = self.base_layer(x, *args, **kwargs)
@@ -152,13 +149,7 @@ class Conv2d(nn.Module, StyleInjectLayer):
         z = mixed_down_conv2d(x, down, probs, self.conv_args)
         h = torch.add(h, F.conv2d(z, self.styleinject_up[adapter]), alpha=self._scale(adapter))
         gamma = self._gamma(adapter, probs)
-        if gamma is not None and h.shape[2] * h.shape[3] > 1:
-            # As [B, positions, C] (a transposed view: no copy), the layout adain_rescale works on.
-            positions_last = adain_rescale(
-                h.flatten(2).transpose(1, 2), gamma, self.styleinject_eps[adapter], in_place=True
-            )
-            h = positions_last.transpose(1, 2).reshape(h.shape)
-        return h
+        return h if gamma is None else self._rescale(adapter, h, gamma, None)
 
     # The stacked layout's steps (StyleInjectLayer._adapt_experts), on [B, C, H, W] tensors.
     def _mixed_down(self, x: torch.Tensor, down: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
@@ -170,6 +161,7 @@ class Conv2d(nn.Module, StyleInjectLayer):
     def _rescale(self, adapter: str, h: torch.Tensor, gamma: torch.Tensor, row: torch.Tensor | None) -> torch.Tensor:
         if h.shape[2] * h.shape[3] == 1:
             return h
+        # As [B, positions, C] (a transposed view: no copy), the layout adain_rescale works on.
         positions_last = adain_rescale(
             h.flatten(2).transpose(1, 2), gamma, self.styleinject_eps[adapter], in_place=True
         )
