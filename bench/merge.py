@@ -26,6 +26,7 @@ rank-r paths (the same for all three when each is exact), zero for cat. Ratios a
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout: `bench` and `selma` importable
@@ -134,8 +136,8 @@ def peft_model(experts: list[LoraExpert], rank: int):
     return peft, list(zip(names, roles, strict=True))
 
 
-def merge_peft(experts: list[LoraExpert], rank: int, ticks: list[float], combination: str) -> Merged:
-    peft, layers = PEFT_MODELS.pop()
+def merge_peft(model, experts: list[LoraExpert], rank: int, ticks: list[float], combination: str) -> Merged:
+    peft, layers = model
     adapters = [f"e{k}" for k in range(len(experts))]
     weights = [1.0 / len(experts)] * len(experts)
     options = {"svd_rank": rank} if combination == "svd" else {}
@@ -149,14 +151,16 @@ def merge_peft(experts: list[LoraExpert], rank: int, ticks: list[float], combina
     return merged
 
 
-PEFT_MODELS: list = []  # the model a PEFT worker built before measuring (its building is not the merge's cost)
-PATHS = {
-    "ours": merge_factors,
-    "dense": merge_dense,
-    "peft_svd": lambda experts, rank, ticks: merge_peft(experts, rank, ticks, "svd"),
-    "peft_cat": lambda experts, rank, ticks: merge_peft(experts, rank, ticks, "cat"),
-}
-LABELS = {
+def prepare(path: str, experts: list[LoraExpert], rank: int) -> Callable[[list[float]], Merged]:
+    """The merge `path` of `experts` as a call taking the tick list. What must exist before the merge (the PEFT
+    model carrying the experts as adapters) is built here, outside the timed region."""
+    if path.startswith("peft_"):
+        model = peft_model(experts, rank)
+        return functools.partial(merge_peft, model, experts, rank, combination=path.removeprefix("peft_"))
+    return functools.partial(merge_factors if path == "ours" else merge_dense, experts, rank)
+
+
+LABELS = {  # path -> label, in the order the paths run and are reported
     "ours": "selma (per-module route)",
     "dense": "dense ΔW + SVD (kohya)",
     "peft_svd": "PEFT add_weighted_adapter svd",
@@ -181,15 +185,12 @@ def peak_rss_bytes() -> int:
     return int(line.split()[1]) * 1024
 
 
-def measure_one(path: str, experts: int, rank: int, args: argparse.Namespace, out: Path) -> dict:
-    inputs = random_experts(attention_shapes(args.modules), experts, rank)
-    merge = PATHS[path]
-    if path.startswith("peft"):
-        PEFT_MODELS.append(peft_model(inputs, rank))
+def measure_one(path: str, experts: int, rank: int, shapes: dict[str, tuple[int, int]], out: Path) -> dict:
+    merge = prepare(path, random_experts(shapes, experts, rank), rank)
     reset_peak_rss()
     before = rss_bytes()
     ticks, cpu = [time.perf_counter()], time.process_time()
-    result = merge(inputs, rank, ticks)
+    result = merge(ticks)
     seconds, cpu_seconds = time.perf_counter() - ticks[0], time.process_time() - cpu
     peak = peak_rss_bytes()
     torch.save(result, out / f"{path}-{experts}-{rank}.pt")
@@ -205,12 +206,10 @@ def measure_one(path: str, experts: int, rank: int, args: argparse.Namespace, ou
 
 def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    warm = random_experts({"warm.to_q": (64, 64)}, 2, 4)
-    if args.worker.startswith("peft"):
-        PEFT_MODELS.append(peft_model(warm, 4))
-    PATHS[args.worker](warm, 4, [])  # load lazy modules and LAPACK before measuring
+    prepare(args.worker, random_experts({"warm.to_q": (64, 64)}, 2, 4), 4)([])  # lazy modules and LAPACK loaded
+    shapes = attention_shapes(args.modules)
     results = {
-        f"{experts}-{rank}": measure_one(args.worker, experts, rank, args, Path(args.out))
+        f"{experts}-{rank}": measure_one(args.worker, experts, rank, shapes, Path(args.out))
         for rank in args.rank
         for experts in args.experts
     }
@@ -247,8 +246,8 @@ def report_configuration(experts: int, rank: int, shapes: dict, stats: dict, mer
         f"modules), merged to rank {rank} (cat: {stacked})"
     )
     print(f"  {'path':<32}{'wall (s)':>10}{'CPU (s)':>10}{'peak RSS (MiB)':>16}{'rel. error':>12}{'ours / it':>16}")
-    errors = {path: relative_error(merged[path], inputs) for path in PATHS}
-    for path in PATHS:
+    errors = {path: relative_error(merged[path], inputs) for path in LABELS}
+    for path in LABELS:
         st = stats[path]
         ratio = "" if path == "ours" else f"{stats['ours']['seconds'] / st['seconds']:.2f} time"
         print(
@@ -287,7 +286,7 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads per path (1: stable ratios on a shared machine)"
     )
-    parser.add_argument("--worker", choices=tuple(PATHS), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=tuple(LABELS), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -300,12 +299,12 @@ def main() -> None:
         f"torch {torch.__version__}, {args.threads} thread(s)"
     )
     with tempfile.TemporaryDirectory(prefix="selma-bench-merge-") as tmp:
-        runs = {path: run_worker(path, args, Path(tmp)) for path in PATHS}
+        runs = {path: run_worker(path, args, Path(tmp)) for path in LABELS}
         for rank in args.rank:
             for experts in args.experts:
                 key = f"{experts}-{rank}"
-                stats = {path: runs[path][key] for path in PATHS}
-                merged = {path: torch.load(Path(tmp) / f"{path}-{key}.pt") for path in PATHS}
+                stats = {path: runs[path][key] for path in LABELS}
+                merged = {path: torch.load(Path(tmp) / f"{path}-{key}.pt") for path in LABELS}
                 report_configuration(experts, rank, shapes, stats, merged)
 
 
