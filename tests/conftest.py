@@ -65,6 +65,35 @@ def comfy():
     return comfy
 
 
+@pytest.fixture(scope="session")
+def comfy_server(tmp_path_factory):
+    """A real ComfyUI (`main.py --cpu`, from COMFYUI_PATH, run by COMFYUI_PYTHON or this Python) serving on a free
+    port, with this repository linked into its custom_nodes/ as a user installs it, in a temporary base directory;
+    skipped without COMFYUI_PATH. One per session: the comfyui-marked HTTP, comfy-cli and browser tests share it."""
+    import os
+
+    from selma.testing.comfyui_server import ComfyUIServer
+
+    path = os.environ.get("COMFYUI_PATH")
+    if not path:
+        pytest.skip("set COMFYUI_PATH to a ComfyUI checkout")
+    base = tmp_path_factory.mktemp("comfyui-base")
+    with ComfyUIServer(path, REPO_ROOT, base, python=os.environ.get("COMFYUI_PYTHON")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir(tmp_path_factory) -> Path:
+    """Where tests keep what a person should look at afterwards (screenshots): $SELMA_TEST_ARTIFACTS if set (CI
+    sets it), else a temporary folder."""
+    import os
+
+    folder = os.environ.get("SELMA_TEST_ARTIFACTS")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 _HOLD = """
 import sys, time
 from selma.stage_lock import acquire

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / "example_workflows"  # what ComfyUI's template browser lists and serves
 API_WORKFLOWS = REPO / "api_workflows"  # for comfy run; outside every folder the template browser scans
-OBJECT_INFO = REPO.parent / "shared" / "comfyui" / "object_info.json"
+SHARED = Path(os.environ.get("SELMA_SHARED") or REPO.parent / "shared")  # CI names it where ../shared is not
+OBJECT_INFO = SHARED / "comfyui" / "object_info.json"
 UI_ONLY_TYPES = {"Note", "MarkdownNote"}  # front-end nodes: in saved workflows, never in object_info or API prompts
 MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft", ".gguf")
 ACCEPTED_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt")
@@ -83,12 +85,10 @@ def _input(name: str, raw, required: bool) -> Input:
     return Input(name, kind, options, required)
 
 
-@pytest.fixture(scope="module")
-def schemas(node_package) -> dict[str, Schema]:
-    if not OBJECT_INFO.is_file():
-        pytest.skip(f"{OBJECT_INFO} (a real ComfyUI's /object_info dump) is not here")
+def schemas_from_object_info(object_info: dict) -> dict[str, Schema]:
+    """Every node's schema from a ComfyUI's /object_info answer (a saved dump, or a live server's)."""
     found = {}
-    for class_type, info in json.loads(OBJECT_INFO.read_text()).items():
+    for class_type, info in object_info.items():
         order = info.get("input_order", {})
         inputs = [
             _input(name, info["input"][section][name], section == "required")
@@ -98,6 +98,14 @@ def schemas(node_package) -> dict[str, Schema]:
         found[class_type] = Schema(
             inputs, list(zip(info["output"], info["output_is_list"], strict=True)), bool(info.get("output_node"))
         )
+    return found
+
+
+@pytest.fixture(scope="module")
+def schemas(node_package) -> dict[str, Schema]:
+    if not OBJECT_INFO.is_file():
+        pytest.skip(f"{OBJECT_INFO} (a real ComfyUI's /object_info dump) is not here")
+    found = schemas_from_object_info(json.loads(OBJECT_INFO.read_text()))
     for class_type, cls in node_package.NODE_CLASS_MAPPINGS.items():
         types = cls.INPUT_TYPES()
         inputs = [
@@ -442,3 +450,29 @@ def test_checks_catch_a_twin_that_differs(schemas):
         sampler["inputs"]["steps"] = 3
 
     assert any("steps" in p for p in _broken(mutate, schemas))
+
+
+# ------------------------------------------------------------------------------------ in a real ComfyUI
+@pytest.mark.comfyui
+def test_the_template_browser_lists_and_serves_every_ui_workflow(comfy_server):
+    """What the front end's template browser does, over HTTP: list our templates, open each one and its thumbnail;
+    every opened workflow then passes the same checks against the live server's /object_info."""
+    listed = comfy_server.get_json("/api/workflow_templates")
+    assert sorted(listed["comfyui-selma"]) == [p.stem for p in UI_FILES]  # no API twins, nothing missing
+    live = schemas_from_object_info(comfy_server.get_json("/object_info"))
+    for name in listed["comfyui-selma"]:
+        status, body = comfy_server.get(f"/api/workflow_templates/comfyui-selma/{name}.json")
+        assert status == 200, f"opening the template {name} gives {status}"
+        ui = json.loads(body)
+        assert ui == json.loads((WORKFLOWS / f"{name}.json").read_text())
+        assert all_problems(ui, load(name)[1], live) == [], name
+        status, thumb = comfy_server.get(f"/api/workflow_templates/comfyui-selma/{name}.jpg")
+        assert status == 200 and thumb[:3] == b"\xff\xd8\xff", f"{name}'s thumbnail is not served as a JPEG"
+
+
+@pytest.mark.comfyui
+def test_the_live_checks_catch_a_node_type_the_server_does_not_have(comfy_server):
+    live = schemas_from_object_info(comfy_server.get_json("/object_info"))
+    ui, api = copy.deepcopy(load("selma_train_expert"))
+    _node(ui, "SelmaTrainExpert")["type"] = "SelmaTrainExpertX"
+    assert any("SelmaTrainExpertX" in problem for problem in all_problems(ui, api, live))
