@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -311,6 +312,7 @@ def test_the_shipped_set_is_complete(schemas):
 def test_ui_file_is_a_frontend_workflow(path):
     ui = json.loads(path.read_text())
     assert ui["version"] == 0.4
+    assert str(uuid.UUID(ui["id"])) == ui["id"]  # the front end's schema wants a UUID (else an alert on load)
     assert ui["last_node_id"] == max(n["id"] for n in ui["nodes"])
     assert ui["last_link_id"] == max((link[0] for link in ui["links"]), default=0)
     assert len({n["id"] for n in ui["nodes"]}) == len(ui["nodes"])

@@ -6,6 +6,7 @@ import { api } from "../../scripts/api.js";
 const NODE_TYPE = "SelmaTrainExpert";
 const EVENT = "selma.train.progress";
 const CURVE_HEIGHT = 90;
+const WIDGET = "selma_loss_curve";
 const MAX_POINTS = 2000;
 
 // Exponential moving average, so the curve reads through the noise of single steps.
@@ -43,6 +44,34 @@ export function drawLossCurve(ctx, losses, x, y, width, height) {
     ctx.restore();
 }
 
+// The curve is a canvas widget of its own, below the others: the node's layout makes room for it, so no
+// DOM widget (the multiline preview prompt) covers it.
+function curveWidget(node) {
+    return {
+        name: WIDGET,
+        type: WIDGET,
+        value: null,
+        serialize: false, // not part of the workflow's widget values
+        options: { serialize: false }, // nor of the prompt sent to the server
+        computeSize(width) {
+            return [width ?? node.size[0], CURVE_HEIGHT + 8];
+        },
+        draw(ctx, drawNode, width, y) {
+            const state = drawNode.selmaLoss;
+            drawLossCurve(ctx, state?.losses ?? [], 10, y + 2, width - 20, CURVE_HEIGHT);
+            ctx.fillStyle = "#ddd";
+            ctx.font = "12px sans-serif";
+            ctx.textBaseline = "alphabetic";
+            if (!state) {
+                ctx.fillText("the loss curve appears here while training", 14, y + 16);
+                return;
+            }
+            const last = state.losses[state.losses.length - 1];
+            ctx.fillText(`step ${state.step}/${state.total}  loss ${last?.toFixed(4) ?? "-"}`, 14, y + 16);
+        },
+    };
+}
+
 app.registerExtension({
     name: "Selma.TrainLoss",
 
@@ -56,29 +85,17 @@ app.registerExtension({
             if (state.losses.length > MAX_POINTS) state.losses.shift();
             state.step = detail.step;
             state.total = detail.total;
-            if (!state.grown) {
-                // Make room for the curve under the widgets once; the user may resize afterwards.
-                node.setSize([node.size[0], node.size[1] + CURVE_HEIGHT + 12]);
-                state.grown = true;
-            }
             node.setDirtyCanvas(true, false);
         });
     },
 
     async beforeRegisterNodeDef(nodeType, nodeData) {
         if (nodeData.name !== NODE_TYPE) return;
-        const onDrawForeground = nodeType.prototype.onDrawForeground;
-        nodeType.prototype.onDrawForeground = function (ctx) {
-            const result = onDrawForeground?.apply(this, arguments);
-            const state = this.selmaLoss;
-            if (!state || this.flags?.collapsed) return result;
-            const width = this.size[0] - 20;
-            const top = this.size[1] - CURVE_HEIGHT - 6;
-            drawLossCurve(ctx, state.losses, 10, top, width, CURVE_HEIGHT);
-            ctx.fillStyle = "#ddd";
-            ctx.font = "12px sans-serif";
-            const last = state.losses[state.losses.length - 1];
-            ctx.fillText(`step ${state.step}/${state.total}  loss ${last?.toFixed(4) ?? "-"}`, 14, top + 14);
+        const onNodeCreated = nodeType.prototype.onNodeCreated;
+        nodeType.prototype.onNodeCreated = function () {
+            const result = onNodeCreated?.apply(this, arguments);
+            this.addCustomWidget(curveWidget(this));
+            this.setSize(this.computeSize());
             return result;
         };
         const onRemoved = nodeType.prototype.onRemoved;

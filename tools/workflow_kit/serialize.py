@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from . import layout
 from .graph import NOTE_TYPE, Graph, Node, Out
 from .schemas import InputSpec
@@ -41,7 +43,9 @@ def ui(graph: Graph) -> dict:
         for output in node["outputs"]:
             output["links"] = output["links"] or None
     return {
-        "id": f"comfyui-selma-{graph.name}",
+        # The front end validates a workflow's id as a UUID (an alert on load otherwise); a name-based one stays
+        # the same across rebuilds.
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://github.com/comfyui-selma/comfyui-selma/{graph.name}")),
         "revision": 0,
         "last_node_id": max(ui_nodes),
         "last_link_id": len(links),
