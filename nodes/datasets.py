@@ -66,6 +66,7 @@ class SelmaDatasetWriter:
     OUTPUT_NODE = True
     RETURN_TYPES = ("SELMA_DATASET",)
     RETURN_NAMES = ("dataset",)
+    OUTPUT_TOOLTIPS = ("the dataset folder, for SELMA Train Expert or SELMA Filter Dataset",)
     FUNCTION = "write"
 
     @classmethod
@@ -79,7 +80,10 @@ class SelmaDatasetWriter:
             },
             "optional": {
                 "prompt_set": ("SELMA_PROMPTS", {"tooltip": "if connected: its skill and run folder are used"}),
-                "image_format": (sorted(IMAGE_FORMATS), {"default": "png"}),
+                "image_format": (
+                    sorted(IMAGE_FORMATS),
+                    {"default": "png", "tooltip": "png is lossless; jpg/webp are smaller"},
+                ),
             },
             "hidden": {"prompt": "PROMPT", "unique_id": "UNIQUE_ID"},
         }
@@ -118,6 +122,7 @@ class SelmaLoadDataset:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("SELMA_DATASET", "IMAGE")
     RETURN_NAMES = ("dataset", "contact_sheet")
+    OUTPUT_TOOLTIPS = ("the dataset", "a contact sheet of its images")
     FUNCTION = "load"
 
     @classmethod
@@ -158,6 +163,7 @@ class SelmaFilterDataset:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("SELMA_DATASET", "IMAGE")
     RETURN_NAMES = ("dataset", "contact_sheet")
+    OUTPUT_TOOLTIPS = ("the images that pass, as a dataset in <run>/filtered/<skill>/", "a contact sheet of them")
     FUNCTION = "filter"
 
     @classmethod

@@ -61,6 +61,7 @@ class SelmaCompareGrid:
     OUTPUT_NODE = True
     RETURN_TYPES = ("IMAGE", "STRING")
     RETURN_NAMES = ("grid", "path")
+    OUTPUT_TOOLTIPS = ("the captioned grid", "the file it was saved to")
     FUNCTION = "draw"
 
     @classmethod
@@ -109,13 +110,20 @@ class SelmaEvaluator:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("SELMA_EVALUATOR",)
     RETURN_NAMES = ("evaluator",)
+    OUTPUT_TOOLTIPS = ("the evaluator, for SELMA Evaluate and SELMA Filter Dataset",)
     FUNCTION = "make"
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "answerer": (list(ANSWERER_BACKENDS), {"default": "transformers"}),
+                "answerer": (
+                    list(ANSWERER_BACKENDS),
+                    {
+                        "default": "transformers",
+                        "tooltip": "a local VLM (transformers, blip), an API (openai) or the shapes checker",
+                    },
+                ),
                 "answerer_model": (
                     "STRING",
                     {"default": "", "tooltip": "VLM/BLIP folder or hub id; server model name"},
@@ -124,7 +132,7 @@ class SelmaEvaluator:
                 "metrics": ("STRING", {"default": "dsg,vqascore,clipscore", "tooltip": "comma-separated"}),
                 "base_url": ("STRING", {"default": "", "tooltip": "openai answerer: the server's /v1 URL"}),
                 "api_key_env": ("STRING", {"default": "OPENAI_API_KEY", "tooltip": "NAME of the env variable"}),
-                "batch_size": ("INT", {"default": 8, "min": 1, "max": 256}),
+                "batch_size": ("INT", {"default": 8, "min": 1, "max": 256, "tooltip": "questions per answerer call"}),
             },
             "optional": {"llm": ("SELMA_LLM", {"tooltip": "writes DSG questions (default: the template backend)"})},
         }
@@ -149,6 +157,7 @@ class SelmaEvaluate:
     OUTPUT_NODE = True
     RETURN_TYPES = ("IMAGE", "STRING")
     RETURN_NAMES = ("scoreboard", "scoreboard_json")
+    OUTPUT_TOOLTIPS = ("the scoreboard as a picture", "the scoreboard as JSON")
     FUNCTION = "evaluate"
 
     @classmethod
@@ -156,7 +165,7 @@ class SelmaEvaluate:
         image = {"tooltip": "one variant: VAE Decode output, one image per prompt"}
         return {
             "required": {
-                "evaluator": ("SELMA_EVALUATOR",),
+                "evaluator": ("SELMA_EVALUATOR", {"tooltip": "from SELMA Evaluator: the answerer and its settings"}),
                 "images_1": ("IMAGE", image),
                 "prompts": ("STRING", {"multiline": True, "default": "", "tooltip": "the prompts (list or lines)"}),
                 "labels": ("STRING", {"default": "base,merged", "tooltip": "comma-separated; the first is the base"}),

@@ -19,15 +19,25 @@ class SelmaApplyExpert:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("MODEL",)
     RETURN_NAMES = ("model",)
+    OUTPUT_TOOLTIPS = ("the MODEL with the expert applied",)
     FUNCTION = "apply"
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model": ("MODEL",),
+                "model": ("MODEL", {"tooltip": "the base model; it is cloned, never changed"}),
                 "expert": ("SELMA_EXPERT", {"tooltip": "from Train, Load or Merge Experts"}),
-                "strength": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01}),
+                "strength": (
+                    "FLOAT",
+                    {
+                        "default": 1.0,
+                        "min": -10.0,
+                        "max": 10.0,
+                        "step": 0.01,
+                        "tooltip": "scale of the expert's update",
+                    },
+                ),
             },
         }
 
@@ -45,15 +55,25 @@ class SelmaLoadExpert:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("MODEL", "SELMA_EXPERT")
     RETURN_NAMES = ("model", "expert")
+    OUTPUT_TOOLTIPS = ("the MODEL with the expert applied", "the expert, for SELMA Merge Experts")
     FUNCTION = "load"
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model": ("MODEL",),
+                "model": ("MODEL", {"tooltip": "the base model; it is cloned, never changed"}),
                 "expert_name": (expert_file_names(LORA_METHOD), {"tooltip": "a LoRA file in models/loras"}),
-                "strength": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01}),
+                "strength": (
+                    "FLOAT",
+                    {
+                        "default": 1.0,
+                        "min": -10.0,
+                        "max": 10.0,
+                        "step": 0.01,
+                        "tooltip": "scale of the expert's update",
+                    },
+                ),
             },
         }
 
@@ -70,18 +90,28 @@ class SelmaLoadStyleInject:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("MODEL",)
     RETURN_NAMES = ("model",)
+    OUTPUT_TOOLTIPS = ("the MODEL with the StyleInject expert applied",)
     FUNCTION = "load"
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model": ("MODEL",),
+                "model": ("MODEL", {"tooltip": "the base model; it is cloned, never changed"}),
                 "expert_name": (
                     expert_file_names(STYLE_INJECT_METHOD),
                     {"tooltip": "a StyleInject expert in models/styleinject"},
                 ),
-                "strength": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01}),
+                "strength": (
+                    "FLOAT",
+                    {
+                        "default": 1.0,
+                        "min": -10.0,
+                        "max": 10.0,
+                        "step": 0.01,
+                        "tooltip": "scale of the expert's update",
+                    },
+                ),
             },
         }
 

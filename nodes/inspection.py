@@ -244,6 +244,11 @@ class SelmaRouterInspector:
     INPUT_IS_LIST = True
     RETURN_TYPES = ("IMAGE", "IMAGE", "STRING")
     RETURN_NAMES = ("heatmaps", "embedding", "router_json")
+    OUTPUT_TOOLTIPS = (
+        "a layers x steps heatmap per prompt and branch",
+        "the router vectors on two principal components",
+        "the probabilities as JSON",
+    )
     OUTPUT_NODE = True
     FUNCTION = "inspect"
 
@@ -253,15 +258,42 @@ class SelmaRouterInspector:
         return {
             "required": {
                 "model": ("MODEL", {"tooltip": "a MODEL with a StyleInject expert (SELMA Load StyleInject)"}),
-                "clip": ("CLIP",),
+                "clip": ("CLIP", {"tooltip": "encodes the prompts (and the negative)"}),
                 "prompts": ("STRING", {"multiline": True, "default": "", "tooltip": "one per line, or a STRING list"}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF}),
-                "steps": ("INT", {"default": 20, "min": 1, "max": 1000}),
-                "cfg": ("FLOAT", {"default": 7.5, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01}),
-                "sampler_name": (samplers,),
-                "scheduler": (schedulers,),
-                "width": ("INT", {"default": 512, "min": 64, "max": 4096, "step": 8}),
-                "height": ("INT", {"default": 512, "min": 64, "max": 4096, "step": 8}),
+                "seed": (
+                    "INT",
+                    {
+                        "default": 0,
+                        "min": 0,
+                        "max": 0xFFFFFFFFFFFFFFFF,
+                        "tooltip": "the initial noise of every prompt",
+                    },
+                ),
+                "steps": (
+                    "INT",
+                    {"default": 20, "min": 1, "max": 1000, "tooltip": "sampling steps: the heatmap's columns"},
+                ),
+                "cfg": (
+                    "FLOAT",
+                    {
+                        "default": 7.5,
+                        "min": 0.0,
+                        "max": 100.0,
+                        "step": 0.1,
+                        "round": 0.01,
+                        "tooltip": "guidance scale, as in KSampler",
+                    },
+                ),
+                "sampler_name": (samplers, {"tooltip": "as in KSampler"}),
+                "scheduler": (schedulers, {"tooltip": "as in KSampler"}),
+                "width": (
+                    "INT",
+                    {"default": 512, "min": 64, "max": 4096, "step": 8, "tooltip": "image width in pixels"},
+                ),
+                "height": (
+                    "INT",
+                    {"default": 512, "min": 64, "max": 4096, "step": 8, "tooltip": "image height in pixels"},
+                ),
             },
             "optional": {
                 "negative": ("STRING", {"multiline": True, "default": "", "tooltip": "the uncond prompt"}),

@@ -35,6 +35,10 @@ class SelmaMergeExperts:
     OUTPUT_NODE = True  # it writes the merged file even when nothing downstream is connected
     RETURN_TYPES = ("SELMA_EXPERT", "STRING")
     RETURN_NAMES = ("expert", "report")
+    OUTPUT_TOOLTIPS = (
+        "the merged expert (also saved in models/loras/selma/)",
+        "the merge report: ranks, energy kept, error",
+    )
     FUNCTION = "merge"
 
     @classmethod

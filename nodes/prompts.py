@@ -21,6 +21,7 @@ class SelmaSkill:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("SELMA_SKILL",)
     RETURN_NAMES = ("skill",)
+    OUTPUT_TOOLTIPS = ("the skill, for SELMA Generate Prompts",)
     FUNCTION = "make"
 
     @classmethod
@@ -68,13 +69,20 @@ class SelmaLLM:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("SELMA_LLM",)
     RETURN_NAMES = ("llm",)
+    OUTPUT_TOOLTIPS = ("the prompt writer, for SELMA Generate Prompts",)
     FUNCTION = "make"
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "backend": (list(BACKENDS), {"default": "template"}),
+                "backend": (
+                    list(BACKENDS),
+                    {
+                        "default": "template",
+                        "tooltip": "template: offline; openai: an OpenAI-compatible server; transformers: local",
+                    },
+                ),
                 "model": ("STRING", {"default": "", "tooltip": "openai: model name; transformers: local folder"}),
                 "base_url": (
                     "STRING",
@@ -87,7 +95,10 @@ class SelmaLLM:
                     "STRING",
                     {"default": "OPENAI_API_KEY", "tooltip": "NAME of the env variable with the key (never the key)"},
                 ),
-                "temperature": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05}),
+                "temperature": (
+                    "FLOAT",
+                    {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05, "tooltip": "higher: more varied prompts"},
+                ),
             },
             "optional": {
                 "api": (
@@ -125,7 +136,7 @@ class SelmaGeneratePrompts:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "skill": ("SELMA_SKILL",),
+                "skill": ("SELMA_SKILL", {"tooltip": "from SELMA Skill"}),
                 "count": (
                     "INT",
                     {"default": 100, "min": 1, "max": 100000, "tooltip": "prompts wanted (SELMA: ~1-5k)"},
@@ -140,7 +151,10 @@ class SelmaGeneratePrompts:
                         "tooltip": "keep iff max ROUGE-L F <= threshold",
                     },
                 ),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0x7FFFFFFF}),
+                "seed": (
+                    "INT",
+                    {"default": 0, "min": 0, "max": 0x7FFFFFFF, "tooltip": "the same seed writes the same prompts"},
+                ),
                 "run_name": ("STRING", {"default": "selma", "tooltip": "folder under output/selma/"}),
             },
             "optional": {
@@ -163,6 +177,7 @@ class SelmaFilterPrompts:
     INPUT_IS_LIST = True
     RETURN_TYPES = ("STRING",)
     RETURN_NAMES = ("kept",)
+    OUTPUT_TOOLTIPS = ("the prompts kept, as a list",)
     OUTPUT_IS_LIST = (True,)
     FUNCTION = "filter"
 
@@ -174,7 +189,16 @@ class SelmaFilterPrompts:
                     "STRING",
                     {"forceInput": True, "tooltip": "a STRING list (or one string, one prompt per line)"},
                 ),
-                "threshold": ("FLOAT", {"default": 0.8, "min": 0.01, "max": 1.0, "step": 0.01}),
+                "threshold": (
+                    "FLOAT",
+                    {
+                        "default": 0.8,
+                        "min": 0.01,
+                        "max": 1.0,
+                        "step": 0.01,
+                        "tooltip": "drop a prompt whose ROUGE-L F to a kept one is above this",
+                    },
+                ),
             },
             "optional": {
                 "pool": (

@@ -23,6 +23,11 @@ class SelmaTrainExpert:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("SELMA_EXPERT", "MODEL", "IMAGE")
     RETURN_NAMES = ("expert", "model", "loss_curve")
+    OUTPUT_TOOLTIPS = (
+        "the trained expert, for SELMA Merge Experts or Apply Expert",
+        "the MODEL with the expert applied",
+        "the loss of every step",
+    )
     OUTPUT_NODE = True
     FUNCTION = "train"
 
@@ -30,26 +35,62 @@ class SelmaTrainExpert:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model": ("MODEL",),
-                "clip": ("CLIP",),
-                "vae": ("VAE",),
-                "dataset": ("SELMA_DATASET",),
+                "model": (
+                    "MODEL",
+                    {"tooltip": "the model to teach (SD1.x, SD2.x, SDXL); it is cloned, never changed"},
+                ),
+                "clip": ("CLIP", {"tooltip": "encodes the dataset's prompts (cached once)"}),
+                "vae": ("VAE", {"tooltip": "encodes the dataset's images to latents (cached once)"}),
+                "dataset": ("SELMA_DATASET", {"tooltip": "from SELMA Dataset Writer, Load Dataset or Filter Dataset"}),
                 "method": (list(METHODS), {"default": "lora", "tooltip": "lora (SELMA) or styleinject"}),
                 "rank": ("INT", {"default": 128, "min": 1, "max": 1024, "tooltip": "SELMA: 128"}),
                 "alpha": ("FLOAT", {"default": 128.0, "min": 0.01, "max": 4096.0, "tooltip": "scale = alpha/rank"}),
                 "steps": ("INT", {"default": 5000, "min": 1, "max": 1000000, "tooltip": "SELMA: 5000"}),
-                "learning_rate": ("FLOAT", {"default": 3e-4, "min": 1e-7, "max": 1.0, "step": 1e-5, "round": False}),
-                "batch_size": ("INT", {"default": 16, "min": 1, "max": 512}),
+                "learning_rate": (
+                    "FLOAT",
+                    {
+                        "default": 3e-4,
+                        "min": 1e-7,
+                        "max": 1.0,
+                        "step": 1e-5,
+                        "round": False,
+                        "tooltip": "SELMA: 3e-4, constant",
+                    },
+                ),
+                "batch_size": (
+                    "INT",
+                    {"default": 16, "min": 1, "max": 512, "tooltip": "images per micro-batch; SELMA: 16"},
+                ),
                 "grad_accumulation": ("INT", {"default": 4, "min": 1, "max": 512, "tooltip": "SELMA: 16 x 4 = 64"}),
-                "resolution": ("INT", {"default": 512, "min": 64, "max": 2048, "step": 8}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0x7FFFFFFF}),
+                "resolution": (
+                    "INT",
+                    {
+                        "default": 512,
+                        "min": 64,
+                        "max": 2048,
+                        "step": 8,
+                        "tooltip": "training size in pixels (the model's native one)",
+                    },
+                ),
+                "seed": (
+                    "INT",
+                    {
+                        "default": 0,
+                        "min": 0,
+                        "max": 0x7FFFFFFF,
+                        "tooltip": "the init, batch order, noise and timesteps",
+                    },
+                ),
                 "save_every": ("INT", {"default": 500, "min": 0, "max": 1000000, "tooltip": "checkpoint period"}),
                 "gradient_checkpointing": ("BOOLEAN", {"default": False, "tooltip": "less memory, ~30% slower"}),
                 "run_name": ("STRING", {"default": "selma", "tooltip": "work folder: output/selma/<run>/experts/"}),
             },
             "optional": {
                 "preview_every": ("INT", {"default": 0, "min": 0, "max": 1000000, "tooltip": "0 = no previews"}),
-                "preview_prompt": ("STRING", {"default": "", "multiline": True}),
+                "preview_prompt": (
+                    "STRING",
+                    {"default": "", "multiline": True, "tooltip": "drawn every preview_every steps"},
+                ),
                 "num_styles": ("INT", {"default": 4, "min": 1, "max": 64, "tooltip": "styleinject: routed styles"}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},

@@ -63,7 +63,7 @@ function curveWidget(node) {
             ctx.font = "12px sans-serif";
             ctx.textBaseline = "alphabetic";
             if (!state) {
-                ctx.fillText("the loss curve appears here while training", 14, y + 16);
+                ctx.fillText("loss curve: drawn while training", 14, y + 16);
                 return;
             }
             const last = state.losses[state.losses.length - 1];
