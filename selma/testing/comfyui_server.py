@@ -11,6 +11,7 @@ server is not up in `startup_timeout` seconds."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -45,7 +46,8 @@ class ComfyUIServer:
             raise ComfyUIServerError(f"{self.comfyui_path} is not a ComfyUI checkout (no main.py there)")
         self.package_dir = Path(package_dir).resolve()
         self.base_dir = Path(base_dir)
-        self.python = python or sys.executable
+        # A relative path (setup.sh prints the one it was given) is the caller's, not ComfyUI's folder's.
+        self.python = os.path.abspath(python) if python and os.sep in python else (python or sys.executable)
         self.node_folder = node_folder
         self.startup_timeout = startup_timeout
         self.port = free_port()
