@@ -13,7 +13,7 @@ from selma.experts.ref import ExpertRef
 def test_schema_takes_a_model_and_an_expert_socket(node_package):
     node = node_package.nodes.experts.SelmaApplyExpert
     required = node.INPUT_TYPES()["required"]
-    assert required["model"] == ("MODEL",) and required["expert"][0] == "SELMA_EXPERT"
+    assert required["model"][0] == "MODEL" and required["expert"][0] == "SELMA_EXPERT"
     assert node.RETURN_TYPES == ("MODEL",)
     assert node_package.NODE_CLASS_MAPPINGS["SelmaApplyExpert"] is node
 
