@@ -12,6 +12,11 @@ from .glue.apply_expert import apply_expert_to_model
 from .glue.comfy_env import expert_file_names, expert_file_path
 
 CATEGORY = "SELMA/experts"
+MODEL_INPUT = ("MODEL", {"tooltip": "the base model; it is cloned, never changed"})
+STRENGTH_INPUT = (
+    "FLOAT",
+    {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01, "tooltip": "scale of the expert's update"},
+)
 
 
 class SelmaApplyExpert:
@@ -26,18 +31,9 @@ class SelmaApplyExpert:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model": ("MODEL", {"tooltip": "the base model; it is cloned, never changed"}),
+                "model": MODEL_INPUT,
                 "expert": ("SELMA_EXPERT", {"tooltip": "from Train, Load or Merge Experts"}),
-                "strength": (
-                    "FLOAT",
-                    {
-                        "default": 1.0,
-                        "min": -10.0,
-                        "max": 10.0,
-                        "step": 0.01,
-                        "tooltip": "scale of the expert's update",
-                    },
-                ),
+                "strength": STRENGTH_INPUT,
             },
         }
 
@@ -62,18 +58,9 @@ class SelmaLoadExpert:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model": ("MODEL", {"tooltip": "the base model; it is cloned, never changed"}),
+                "model": MODEL_INPUT,
                 "expert_name": (expert_file_names(LORA_METHOD), {"tooltip": "a LoRA file in models/loras"}),
-                "strength": (
-                    "FLOAT",
-                    {
-                        "default": 1.0,
-                        "min": -10.0,
-                        "max": 10.0,
-                        "step": 0.01,
-                        "tooltip": "scale of the expert's update",
-                    },
-                ),
+                "strength": STRENGTH_INPUT,
             },
         }
 
@@ -97,21 +84,12 @@ class SelmaLoadStyleInject:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model": ("MODEL", {"tooltip": "the base model; it is cloned, never changed"}),
+                "model": MODEL_INPUT,
                 "expert_name": (
                     expert_file_names(STYLE_INJECT_METHOD),
                     {"tooltip": "a StyleInject expert in models/styleinject"},
                 ),
-                "strength": (
-                    "FLOAT",
-                    {
-                        "default": 1.0,
-                        "min": -10.0,
-                        "max": 10.0,
-                        "step": 0.01,
-                        "tooltip": "scale of the expert's update",
-                    },
-                ),
+                "strength": STRENGTH_INPUT,
             },
         }
 

@@ -9,6 +9,16 @@ from ..selma.prompts.skills import Skill, builtin_skill, builtin_skill_names
 from .glue.comfy_env import progress_reporter, run_directory
 
 CATEGORY = "SELMA/prompts"
+ROUGE_THRESHOLD_INPUT = (
+    "FLOAT",
+    {
+        "default": 0.8,
+        "min": 0.01,
+        "max": 1.0,
+        "step": 0.01,
+        "tooltip": "drop a prompt whose max ROUGE-L F against the pool and the prompts kept so far is above this",
+    },
+)
 CUSTOM = "custom"
 
 
@@ -141,16 +151,7 @@ class SelmaGeneratePrompts:
                     "INT",
                     {"default": 100, "min": 1, "max": 100000, "tooltip": "prompts wanted (SELMA: ~1-5k)"},
                 ),
-                "threshold": (
-                    "FLOAT",
-                    {
-                        "default": 0.8,
-                        "min": 0.01,
-                        "max": 1.0,
-                        "step": 0.01,
-                        "tooltip": "keep iff max ROUGE-L F <= threshold",
-                    },
-                ),
+                "threshold": ROUGE_THRESHOLD_INPUT,
                 "seed": (
                     "INT",
                     {"default": 0, "min": 0, "max": 0x7FFFFFFF, "tooltip": "the same seed writes the same prompts"},
@@ -189,16 +190,7 @@ class SelmaFilterPrompts:
                     "STRING",
                     {"forceInput": True, "tooltip": "a STRING list (or one string, one prompt per line)"},
                 ),
-                "threshold": (
-                    "FLOAT",
-                    {
-                        "default": 0.8,
-                        "min": 0.01,
-                        "max": 1.0,
-                        "step": 0.01,
-                        "tooltip": "drop a prompt whose ROUGE-L F to a kept one is above this",
-                    },
-                ),
+                "threshold": ROUGE_THRESHOLD_INPUT,
             },
             "optional": {
                 "pool": (
