@@ -13,7 +13,7 @@ from pathlib import Path
 from ..selma.datasets.contact_sheet import dataset_contact_sheet
 from ..selma.datasets.files import IMAGE_FORMATS, DatasetWriter, dataset_dir, read_dataset
 from ..selma.datasets.rendering import DatasetResult, check_skill_name
-from .glue.comfy_env import output_directory, progress_reporter, run_directory
+from .glue.comfy_env import check_run_name, file_fingerprint, output_directory, progress_reporter, run_directory
 from .glue.images import pil_to_tensor, tensors_to_pil
 from .glue.sampler_settings import sampler_settings
 
@@ -117,6 +117,15 @@ class SelmaDatasetWriter:
         return (DatasetResult(writer.folder, skill_name, count, prompts=count, rendered=len(pil_images)),)
 
 
+def _dataset_folder(dataset_path: str, run_name: str, skill: str) -> Path:
+    if dataset_path.strip():
+        folder = Path(dataset_path.strip()).expanduser()
+        return folder if folder.is_absolute() else output_directory() / folder
+    if skill.strip():
+        return dataset_dir(run_directory(run_name.strip()), check_skill_name(skill.strip()))
+    raise ValueError("give dataset_path, or run_name and skill, to say which dataset to load")
+
+
 class SelmaLoadDataset:
     DESCRIPTION = "Loads a dataset folder (images + metadata.jsonl) and draws a contact sheet of it."
     CATEGORY = CATEGORY
@@ -139,14 +148,18 @@ class SelmaLoadDataset:
             },
         }
 
+    VALIDATE_INPUTS = staticmethod(check_run_name)
+
+    @classmethod
+    def IS_CHANGED(cls, dataset_path, run_name, skill, **_):
+        """Images appended to the dataset (metadata.jsonl rewritten) make ComfyUI load it again."""
+        try:
+            return file_fingerprint(_dataset_folder(dataset_path, run_name, skill) / "metadata.jsonl")
+        except ValueError:
+            return "invalid"  # load raises with the fix
+
     def load(self, dataset_path, run_name, skill, max_images):
-        if dataset_path.strip():
-            folder = Path(dataset_path.strip()).expanduser()
-            folder = folder if folder.is_absolute() else output_directory() / folder
-        elif skill.strip():
-            folder = dataset_dir(run_directory(run_name.strip()), check_skill_name(skill.strip()))
-        else:
-            raise ValueError("give dataset_path, or run_name and skill, to say which dataset to load")
+        folder = _dataset_folder(dataset_path, run_name, skill)
         count = len(read_dataset(folder))  # raises with the fix if the folder is not a dataset
         sheet = dataset_contact_sheet(folder, max_images=max_images)
         return (DatasetResult(folder, folder.name, count, prompts=count), pil_to_tensor([sheet]))

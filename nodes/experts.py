@@ -9,9 +9,19 @@ from __future__ import annotations
 
 from ..selma.experts.ref import LORA_METHOD, STYLE_INJECT_METHOD, ExpertRef
 from .glue.apply_expert import apply_expert_to_model
-from .glue.comfy_env import expert_file_names, expert_file_path
+from .glue.comfy_env import expert_file_names, expert_file_path, file_fingerprint
 
 CATEGORY = "SELMA/experts"
+
+
+def expert_fingerprint(expert_name: str, method: str) -> str:
+    """IS_CHANGED of the file loaders: a retrained expert under the same name is loaded again, not reused."""
+    try:
+        return file_fingerprint(expert_file_path(expert_name, method))
+    except (FileNotFoundError, ValueError):
+        return "missing"  # the loader itself raises with the fix
+
+
 MODEL_INPUT = ("MODEL", {"tooltip": "the base model; it is cloned, never changed"})
 STRENGTH_INPUT = (
     "FLOAT",
@@ -64,6 +74,10 @@ class SelmaLoadExpert:
             },
         }
 
+    @classmethod
+    def IS_CHANGED(cls, expert_name, **_):
+        return expert_fingerprint(expert_name, LORA_METHOD)
+
     def load(self, model, expert_name, strength):
         ref = ExpertRef.from_file(expert_file_path(expert_name, LORA_METHOD))
         return (apply_expert_to_model(model, ref.path, strength, ref.method), ref)
@@ -92,6 +106,10 @@ class SelmaLoadStyleInject:
                 "strength": STRENGTH_INPUT,
             },
         }
+
+    @classmethod
+    def IS_CHANGED(cls, expert_name, **_):
+        return expert_fingerprint(expert_name, STYLE_INJECT_METHOD)
 
     def load(self, model, expert_name, strength):
         from ..selma.experts.style_inject_files import load_style_inject_expert

@@ -6,7 +6,7 @@ from ..selma.llm import BACKENDS, LLMConfig
 from ..selma.prompts.diversity import DiversityFilter
 from ..selma.prompts.generation import PromptGenConfig, generate_prompts
 from ..selma.prompts.skills import Skill, builtin_skill, builtin_skill_names
-from .glue.comfy_env import progress_reporter, run_directory
+from .glue.comfy_env import check_run_name, progress_reporter, run_directory
 
 CATEGORY = "SELMA/prompts"
 ROUGE_THRESHOLD_INPUT = (
@@ -163,6 +163,8 @@ class SelmaGeneratePrompts:
                 "concurrency": ("INT", {"default": 8, "min": 1, "max": 256, "tooltip": "LLM calls in flight"}),
             },
         }
+
+    VALIDATE_INPUTS = staticmethod(check_run_name)
 
     def generate(self, skill, count, threshold, seed, run_name, llm=None, concurrency=8):
         config = PromptGenConfig(count=count, threshold=threshold, seed=seed, concurrency=concurrency)

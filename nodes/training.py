@@ -7,7 +7,15 @@ import shutil
 from ..selma.experts.ref import ExpertRef
 from ..selma.training.config import METHODS, TrainConfig
 from .glue.apply_expert import apply_expert_to_model
-from .glue.comfy_env import LORAS, STYLE_INJECT, model_directory, progress_reporter, run_directory, send_to_ui
+from .glue.comfy_env import (
+    LORAS,
+    STYLE_INJECT,
+    check_run_name,
+    model_directory,
+    progress_reporter,
+    run_directory,
+    send_to_ui,
+)
 from .glue.images import image_to_tensor
 
 CATEGORY = "SELMA/experts"
@@ -95,6 +103,8 @@ class SelmaTrainExpert:
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
+
+    VALIDATE_INPUTS = staticmethod(check_run_name)
 
     def train(
         self,

@@ -15,7 +15,7 @@ def test_schema_takes_a_model_and_an_expert_socket(node_package):
     required = node.INPUT_TYPES()["required"]
     assert required["model"][0] == "MODEL" and required["expert"][0] == "SELMA_EXPERT"
     assert node.RETURN_TYPES == ("MODEL",)
-    assert node_package.NODE_CLASS_MAPPINGS["SelmaApplyExpert"] is node
+    assert node_package.nodes.NODE_CLASS_MAPPINGS["SelmaApplyExpert"] is node
 
 
 def test_strength_zero_returns_the_model_untouched(node_package):

@@ -47,13 +47,13 @@ def digest(folder) -> dict[str, str]:
 
 
 def test_nodes_are_registered_with_comfyui_flags(node_package):
-    mappings = node_package.NODE_CLASS_MAPPINGS
+    mappings = node_package.nodes.NODE_CLASS_MAPPINGS
     writer, loader = mappings["SelmaDatasetWriter"], mappings["SelmaLoadDataset"]
     assert writer.INPUT_IS_LIST is True and writer.OUTPUT_NODE is True and writer.RETURN_TYPES == ("SELMA_DATASET",)
     assert writer.INPUT_TYPES()["required"]["prompts"] == ("STRING", writer.INPUT_TYPES()["required"]["prompts"][1])
     assert writer.INPUT_TYPES()["required"]["prompts"][1]["forceInput"] is True
     assert loader.RETURN_TYPES == ("SELMA_DATASET", "IMAGE")
-    assert {"SelmaDatasetWriter", "SelmaLoadDataset"} <= set(node_package.NODE_DISPLAY_NAME_MAPPINGS)
+    assert {"SelmaDatasetWriter", "SelmaLoadDataset"} <= set(node_package.nodes.NODE_DISPLAY_NAME_MAPPINGS)
 
 
 def test_list_fan_out_one_image_per_prompt(nodes, output):

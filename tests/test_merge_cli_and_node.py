@@ -206,7 +206,7 @@ def test_node_schema_offers_eight_sockets_and_the_methods(node_package):
     assert [k for k, v in inputs["optional"].items() if v[0] == "SELMA_EXPERT"] == [f"expert_{k}" for k in range(2, 9)]
     assert inputs["required"]["method"][0] == list(METHODS) and inputs["optional"]["expert_files"][0] == "STRING"
     assert node.RETURN_TYPES == ("SELMA_EXPERT", "STRING") and node.OUTPUT_NODE
-    assert node_package.NODE_CLASS_MAPPINGS["SelmaMergeExperts"] is node
+    assert node_package.nodes.NODE_CLASS_MAPPINGS["SelmaMergeExperts"] is node
 
 
 def test_node_merges_socket_experts_and_named_files_into_models_loras(node_package, experts, loras):

@@ -22,14 +22,14 @@ def build_node_docs():
 
 def test_every_node_has_its_page_and_no_page_is_stale(node_package):
     written = build_node_docs().pages()
-    assert set(written) == set(node_package.NODE_CLASS_MAPPINGS)
+    assert set(written) == set(node_package.nodes.NODE_CLASS_MAPPINGS)
     assert {p.stem for p in DOCS.glob("*.md")} == set(written), "run python tools/build_node_docs.py"
     for node_id, text in written.items():
         assert (DOCS / f"{node_id}.md").read_text(encoding="utf-8") == text, f"{node_id}: run tools/build_node_docs.py"
 
 
 def test_every_input_and_output_has_a_tooltip(node_package):
-    for node_id, cls in node_package.NODE_CLASS_MAPPINGS.items():
+    for node_id, cls in node_package.nodes.NODE_CLASS_MAPPINGS.items():
         for section, inputs in cls.INPUT_TYPES().items():
             if section == "hidden":
                 continue

@@ -17,9 +17,9 @@ def prompt_nodes(node_package, tmp_path, monkeypatch):
 
 
 def test_entry_point_registers_every_node_with_a_display_name(node_package):
-    mappings = node_package.NODE_CLASS_MAPPINGS
+    mappings = node_package.nodes.NODE_CLASS_MAPPINGS
     assert {"SelmaSkill", "SelmaLLM", "SelmaGeneratePrompts", "SelmaFilterPrompts"} <= set(mappings)
-    assert set(mappings) == set(node_package.NODE_DISPLAY_NAME_MAPPINGS)
+    assert set(mappings) == set(node_package.nodes.NODE_DISPLAY_NAME_MAPPINGS)
     assert node_package.WEB_DIRECTORY == "./web"
     for name, cls in mappings.items():
         assert name.startswith("Selma")

@@ -410,7 +410,7 @@ def test_inspect_settings_are_validated(nodes, field, value, match):
 
 
 def test_the_nodes_are_registered_with_their_schemas(node_package, nodes, expert_nodes):
-    mappings = node_package.NODE_CLASS_MAPPINGS
+    mappings = node_package.nodes.NODE_CLASS_MAPPINGS
     assert mappings["SelmaLoadStyleInject"] is expert_nodes.SelmaLoadStyleInject
     assert mappings["SelmaRouterInspector"] is nodes.SelmaRouterInspector
     inspector = nodes.SelmaRouterInspector

@@ -107,7 +107,7 @@ def schemas(node_package) -> dict[str, Schema]:
     if not OBJECT_INFO.is_file():
         pytest.skip(f"{OBJECT_INFO} (a real ComfyUI's /object_info dump) is not here")
     found = schemas_from_object_info(json.loads(OBJECT_INFO.read_text()))
-    for class_type, cls in node_package.NODE_CLASS_MAPPINGS.items():
+    for class_type, cls in node_package.nodes.NODE_CLASS_MAPPINGS.items():
         types = cls.INPUT_TYPES()
         inputs = [
             _input(name, raw, section == "required")

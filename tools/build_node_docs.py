@@ -94,8 +94,8 @@ def pages() -> dict[str, str]:
     package = _import_repo()
     rows = readme_rows()
     out = {}
-    for node_id, cls in package.NODE_CLASS_MAPPINGS.items():
-        display = package.NODE_DISPLAY_NAME_MAPPINGS.get(node_id, node_id)
+    for node_id, cls in package.nodes.NODE_CLASS_MAPPINGS.items():
+        display = package.nodes.NODE_DISPLAY_NAME_MAPPINGS.get(node_id, node_id)
         does = rows.get(display) or rows.get(re.sub(r" \(.*\)$", "", display))
         out[node_id] = page(node_id, cls, display, does)
     return out

@@ -31,6 +31,27 @@ def run_directory(run_name: str) -> Path:
     return output_directory() / "selma" / run_name
 
 
+def check_run_name(run_name: str | None = None) -> bool | str:
+    """A VALIDATE_INPUTS for nodes with a run_name widget: ComfyUI shows the message before the graph runs, not
+    after an hour of rendering. None (the input is linked, its value unknown yet) passes; the node checks it."""
+    if run_name is None:
+        return True
+    try:
+        run_directory(run_name.strip())
+    except ValueError as error:
+        return str(error)
+    return True
+
+
+def file_fingerprint(path: Path | None) -> str:
+    """What IS_CHANGED returns for a node that reads a file: it changes when the file is rewritten (a retrained
+    expert under the same name, images appended to a dataset), so ComfyUI does not reuse a stale output."""
+    if path is None or not path.exists():
+        return "missing"
+    stat = path.stat()
+    return f"{stat.st_mtime_ns}:{stat.st_size}"
+
+
 def progress_reporter(total: int) -> Callable[[int, int], None]:
     """An `on_progress(done, total)` for the core: moves ComfyUI's progress bar and raises on Cancel."""
     try:

@@ -110,6 +110,31 @@ class ComfyUIServer:
         with urllib.request.urlopen(self.url + path, timeout=timeout) as response:
             return json.loads(response.read())
 
+    def post_json(self, path: str, body, timeout: float = 30) -> tuple[int, dict]:
+        """(status, decoded body) of a JSON POST; an HTTP error status is returned, not raised."""
+        request = urllib.request.Request(
+            self.url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    def run_prompt(self, prompt: dict, timeout: float = 300) -> dict:
+        """Queue an API-format prompt and wait for it: its /history entry (outputs, status and messages, e.g.
+        which nodes ComfyUI took from its cache). A prompt ComfyUI refuses raises with its node errors."""
+        status, answer = self.post_json("/prompt", {"prompt": prompt})
+        if status != 200:
+            raise ComfyUIServerError(f"ComfyUI refused the prompt ({status}): {json.dumps(answer)[:2000]}")
+        prompt_id, deadline = answer["prompt_id"], time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            history = self.get_json(f"/history/{prompt_id}")
+            if prompt_id in history and history[prompt_id].get("status", {}).get("completed") is not None:
+                return history[prompt_id]
+            time.sleep(0.2)
+        raise ComfyUIServerError(f"prompt {prompt_id} did not finish in {timeout:.0f} s; log:\n{self.log()[-4000:]}")
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()

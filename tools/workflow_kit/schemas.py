@@ -64,7 +64,7 @@ def load_schemas(object_info_path: Path) -> dict[str, NodeSpec]:
         outputs = list(zip(info["output"], info["output_name"], info["output_is_list"], strict=True))
         specs[class_type] = NodeSpec(inputs, outputs, bool(info.get("output_node")))
     package = _import_repo()
-    for class_type, cls in package.NODE_CLASS_MAPPINGS.items():
+    for class_type, cls in package.nodes.NODE_CLASS_MAPPINGS.items():
         types = cls.INPUT_TYPES()
         inputs = [
             _input_spec(name, raw, section == "required")
