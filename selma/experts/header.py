@@ -1,14 +1,19 @@
 """The `selma.*` header fields of an expert file: how metadata values are written into safetensors' header
-(which holds strings only) and read back. Shared by LoRA and StyleInject expert files."""
+(which holds strings only) and read back, and the tensors as written. Shared by LoRA and StyleInject expert files."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
 
 PREFIX = "selma."
-PLAIN_STRINGS = ("method", "skill", "base_model", "version", "format")  # written as is; everything else as JSON
+LORA_FORMAT = "lora/1"  # LoRA experts, UNet (kohya keys) and DiT (diffusers keys) alike
+# written as is; everything else as JSON
+PLAIN_STRINGS = ("method", "skill", "base_model", "family", "version", "format")
 
 
 def encode_metadata(metadata: Mapping[str, Any], skip: Iterable[str] = ("format", "version")) -> dict[str, str]:
@@ -42,3 +47,22 @@ def decode_metadata(header: Mapping[str, str], skip: Iterable[str] = ()) -> dict
         if key.startswith(PREFIX) and name not in skip:
             metadata[name] = value if name in PLAIN_STRINGS else json.loads(value)
     return metadata
+
+
+def selma_header(metadata: Mapping[str, Any], file_format: str) -> dict[str, str]:
+    """The `selma.*` header of a LoRA expert file: the metadata, the method (default "lora"), format and version."""
+    from .. import __version__
+
+    header = encode_metadata(metadata)  # "format"/"version" describe the file being written, set here
+    header.setdefault(PREFIX + "method", "lora")
+    header[PREFIX + "format"] = file_format
+    header[PREFIX + "version"] = __version__
+    return header
+
+
+def tensor_for_file(tensor: torch.Tensor) -> torch.Tensor:
+    """A CPU tensor safetensors can write (contiguous, not a view into a larger buffer)."""
+    tensor = tensor.detach().to("cpu").contiguous()
+    if tensor.untyped_storage().nbytes() != tensor.nbytes:
+        tensor = tensor.clone()  # a view into a larger buffer: safetensors refuses shared storage
+    return tensor

@@ -24,7 +24,6 @@ from typing import Any
 
 import torch
 
-from .. import __version__
 from ..atomic_files import write_bytes_atomic
 from ..models.unet_names import (
     DIFFUSERS_TOP_NAMES,
@@ -35,8 +34,9 @@ from ..models.unet_names import (
     is_ldm_name,
     ldm_to_diffusers,
 )
+from .dit_lora_files import DIT_FAMILIES, is_dit_file, read_dit_lora, save_dit_lora_expert
 from .finite import check_finite
-from .header import decode_metadata, encode_metadata
+from .header import LORA_FORMAT, decode_metadata, selma_header, tensor_for_file
 from .lora_expert import LoraExpert, LoraModule
 from .lora_peft import apply_lora_expert, check_expert_fits, fingerprint_unet, lora_expert_from_peft
 
@@ -53,7 +53,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "lora/1"
+FORMAT = LORA_FORMAT
 _FORMAT_KEY = "selma.format"
 _KOHYA_PREFIX = "lora_unet_"
 # metadata fields written as plain strings; every other field is written as JSON (and read back as such).
@@ -68,10 +68,7 @@ def _natural_key(name: str) -> list:
 
 
 def _header(expert: LoraExpert, metadata: Mapping[str, Any]) -> dict[str, str]:
-    header = encode_metadata(metadata)  # "format"/"version" describe the file being written, set below
-    header.setdefault("selma.method", "lora")
-    header[_FORMAT_KEY] = FORMAT
-    header["selma.version"] = __version__
+    header = selma_header(metadata, FORMAT)
     # kohya's fields, read by A1111/Forge to list and filter LoRAs; per-module values live in the .alpha tensors.
     modules = list(expert.modules.values())
     header["ss_network_module"] = "networks.lora"
@@ -90,13 +87,6 @@ def _kohya_base_model_fields(expert: LoraExpert) -> dict[str, str]:
                 return {"ss_base_model_version": "sdxl_base_v1-0"}
             return _CROSS_ATTENTION_WIDTH_TO_KOHYA.get(width, {})
     return {}
-
-
-def _tensor_for_file(tensor: torch.Tensor) -> torch.Tensor:
-    tensor = tensor.detach().to("cpu").contiguous()
-    if tensor.untyped_storage().nbytes() != tensor.nbytes:
-        tensor = tensor.clone()  # a view into a larger buffer: safetensors refuses shared storage
-    return tensor
 
 
 def kohya_state_dict(expert: LoraExpert) -> dict[str, torch.Tensor]:
@@ -120,8 +110,8 @@ def kohya_state_dict(expert: LoraExpert) -> dict[str, torch.Tensor]:
         if module.alpha != alpha and alpha != 0:
             up = (up.float() * (module.alpha / alpha)).to(up.dtype)
         key = _KOHYA_PREFIX + name.replace(".", "_")
-        tensors[f"{key}.lora_down.weight"] = _tensor_for_file(module.down)
-        tensors[f"{key}.lora_up.weight"] = _tensor_for_file(up)
+        tensors[f"{key}.lora_down.weight"] = tensor_for_file(module.down)
+        tensors[f"{key}.lora_up.weight"] = tensor_for_file(up)
         tensors[f"{key}.alpha"] = torch.tensor(float(alpha if alpha != 0 else module.alpha), dtype=torch.float32)
     return tensors
 
@@ -139,8 +129,11 @@ def save_lora_expert(path: str | Path, expert: LoraExpert, metadata: Mapping[str
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"expert files end in .safetensors (ComfyUI lists only those in models/loras), got {path}")
+    metadata = {**expert.metadata, **(metadata or {})}
+    if metadata.get("family") in DIT_FAMILIES:  # FLUX / SD3: diffusers' own keys, see dit_lora_files
+        return save_dit_lora_expert(path, expert, metadata)
     tensors = kohya_state_dict(expert)
-    header = _header(expert, {**expert.metadata, **(metadata or {})})
+    header = _header(expert, metadata)
     write_bytes_atomic(path, save(tensors, metadata=header))
     logger.info("saved a LoRA expert of %d modules to %s", len(expert.modules), path)
     return path
@@ -288,6 +281,8 @@ def load_lora_expert(path: str | Path, unet_config: Any = None) -> LoraExpert:
             f"{path} is a selma expert of format {selma_format!r}, not a LoRA expert ({FORMAT!r}); "
             "StyleInject experts load with the StyleInject loader, newer formats need a newer comfyui-selma"
         )
+    if is_dit_file(tensors, header):
+        return read_dit_lora(tensors, header, path)
     factors, spellings = _collect_factors(tensors, path)
     names = _to_diffusers_names(list(factors), unet_config, path)
     peft_alphas = _peft_alphas(header, path)

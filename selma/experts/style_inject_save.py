@@ -13,7 +13,7 @@ import torch
 from .. import __version__
 from ..atomic_files import write_bytes_atomic
 from ..models.unet_names import DIFFUSERS_TOP_NAMES
-from .header import encode_metadata
+from .header import encode_metadata, tensor_for_file
 from .lora_peft import _unwrapped_name
 from .style_inject_files import CONFIG_KEY, FORMAT, METHOD, StyleInjectExpert, check_tensors, natural_key, split_key
 
@@ -21,13 +21,6 @@ if TYPE_CHECKING:
     from ..tuners.style_inject import StyleInjectConfig
 
 log = logging.getLogger(__name__)
-
-
-def _tensor_for_file(tensor: torch.Tensor) -> torch.Tensor:
-    tensor = tensor.detach().to("cpu").contiguous()
-    if tensor.untyped_storage().nbytes() != tensor.nbytes:
-        tensor = tensor.clone()  # a view into a larger buffer: safetensors refuses shared storage
-    return tensor
 
 
 def _header(config: StyleInjectConfig, metadata: Mapping[str, Any]) -> dict[str, str]:
@@ -81,7 +74,7 @@ def save_style_inject_expert(
                 "experts hold UNet modules only, named as in UNet2DConditionModel.named_modules() (a ComfyUI "
                 "diffusion_model's names map with selma.models.unet_names.ldm_to_diffusers)"
             )
-    tensors = {key: _tensor_for_file(state[key]) for key in sorted(state, key=natural_key)}
+    tensors = {key: tensor_for_file(state[key]) for key in sorted(state, key=natural_key)}
     write_bytes_atomic(path, save(tensors, metadata=_header(config, metadata or {})))
     log.info("saved a StyleInject expert of %d modules to %s", len({split_key(k)[0] for k in tensors}), path)
     return path

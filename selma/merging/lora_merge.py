@@ -32,7 +32,7 @@ ProgressFn = Callable[[int, int], None]
 # latter is `fingerprint_unet`'s architecture fingerprint). Foreign files carry neither.
 SKILL_KEY = "skill"
 # Metadata an expert may carry about its base model: copied to the merge when every input agrees.
-BASE_MODEL_KEYS = ("base_model",)
+BASE_MODEL_KEYS = ("base_model", "family")
 
 
 @dataclass
@@ -151,6 +151,22 @@ def _check_experts(experts: list[LoraExpert]) -> None:
             raise TypeError(f"experts[{i}] is a {type(expert).__name__}, not a LoraExpert; load expert files first")
         if not expert.modules:
             raise ValueError(f"experts[{i}] ({_describe(expert, i)}) adapts no modules; it cannot be merged")
+    families = {_describe(expert, i): model_family(expert) for i, expert in enumerate(experts)}
+    if len(set(families.values())) > 1:
+        listed = ", ".join(f"{name}: {family}" for name, family in families.items())
+        raise ValueError(
+            f"the experts were trained on different model families ({listed}); an expert only merges with "
+            "experts of its own base model"
+        )
+
+
+def model_family(expert: LoraExpert) -> str:
+    """'flux' / 'sd3' (the header's family, or DiT module names: 'DiT'), else 'UNet (SD1.x/2.x/SDXL)'."""
+    from ..experts.dit_lora_files import is_dit_name
+
+    if expert.metadata.get("family"):
+        return expert.metadata["family"]
+    return "DiT" if all(is_dit_name(name) for name in expert.modules) else "UNet (SD1.x/2.x/SDXL)"
 
 
 def _collect_modules(experts: list[LoraExpert]) -> list[_ModuleInputs]:

@@ -136,9 +136,10 @@ class DiffusersBackend:
 
 def load_diffusers_backend(
     model: str | Path | Any, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
-) -> DiffusersBackend:
-    """A backend from a pipeline object, a diffusers folder, a single-file checkpoint or a hub id
-    (loading goes through `selma.models.pipelines.load_pipeline`)."""
+) -> Any:
+    """A backend from a pipeline object, a diffusers folder, a single-file checkpoint or a hub id (loading goes
+    through `selma.models.pipelines.load_pipeline`): a `DiffusersBackend` for SD1.x/2.x/SDXL UNets, a
+    `dit_backend.FlowMatchingBackend` for FLUX.1 and SD3/SD3.5."""
     if isinstance(model, (str, Path)):
         from ..models.pipelines import load_pipeline
 
@@ -146,4 +147,8 @@ def load_diffusers_backend(
         device = torch.device(device)
         device_name = "cpu" if device.type == "cpu" else str(device)  # accelerate's multi-CPU device is "cpu:0"
         model = load_pipeline(model, device=device_name, dtype=dtype_name)
+    from .dit_backend import FlowMatchingBackend, pipeline_family
+
+    if pipeline_family(model) is not None:  # FLUX.1 / SD3: the flow-matching objective on the transformer
+        return FlowMatchingBackend(model, device=device, dtype=dtype)
     return DiffusersBackend(model, device=device, dtype=dtype)

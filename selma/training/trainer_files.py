@@ -116,7 +116,9 @@ class TrainerFiles:
         return expert
 
     def _expert_metadata(self) -> dict:
+        family = getattr(self.backend, "family", None)  # "flux" / "sd3" (DiT); UNet experts have none
         return {
+            **({"family": family} if family else {}),
             "method": self.config.method,
             "skill": self.paths.skill,
             "base_model": self.fingerprint,
