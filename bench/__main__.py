@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, tuple[list[str], str]] = {
         ["--sd15", "--images", "4", "--warmup", "2", "--threads", "1"],
         "one training step, SD1.5-size UNet, 64 px",
     ),
+    "train_flux": ([], "one FLUX LoRA training step, a FLUX-shaped transformer at 128 px, vs diffusers + peft"),
     "dataset": ([], "rendering a dataset, batched vs one prompt at a time (tiny SD)"),
     "diversity": (["--quick"], "the ROUGE-L filter vs rouge_score; LLM calls in flight"),
     "answerers": ([], "the VLM answerer batched vs one pair per forward (tiny LLaVA)"),
