@@ -178,27 +178,22 @@ def load_model(folder: Path) -> Any:
     return comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload)
 
 
-def load_clip(folder: Path) -> Any:
-    """The folder's text encoder and tokenizer as a ComfyUI CLIP."""
-    import comfy.sd
+def clip_l_parts(folder: Path, part: str = "text_encoder", tokenizer_part: str = "tokenizer") -> tuple[Any, Any, dict]:
+    """(tokenizer class, text model class, its config) of a folder's CLIP text encoder, as ComfyUI builds them."""
     import comfy.sd1_clip
-    import comfy.supported_models_base
 
-    config = _read_config(folder, "text_encoder")
-    tokenizer_dir = folder / "tokenizer"
+    config = _read_config(folder, part)
+    tokenizer_dir = folder / tokenizer_part
     if not tokenizer_dir.is_dir():
-        raise DiffusersFolderError(f"{folder} is not a diffusers model folder: tokenizer/ is missing")
+        raise DiffusersFolderError(f"{folder} is not a diffusers model folder: {tokenizer_part}/ is missing")
     max_length = int(config["max_position_embeddings"])
     special = {"start": config["bos_token_id"], "end": config["eos_token_id"], "pad": config["pad_token_id"]}
     tokenizer = functools.partial(
-        comfy.sd1_clip.SD1Tokenizer,
-        tokenizer=functools.partial(
-            comfy.sd1_clip.SDTokenizer,
-            tokenizer_path=str(tokenizer_dir),
-            max_length=max_length,
-            embedding_size=int(config["hidden_size"]),
-            pad_token=config["pad_token_id"],
-        ),
+        comfy.sd1_clip.SDTokenizer,
+        tokenizer_path=str(tokenizer_dir),
+        max_length=max_length,
+        embedding_size=int(config["hidden_size"]),
+        pad_token=config["pad_token_id"],
     )
     text_model = functools.partial(
         comfy.sd1_clip.SDClipModel,
@@ -207,30 +202,48 @@ def load_clip(folder: Path) -> Any:
         special_tokens=special,
         return_projected_pooled=False,
     )
-    target = comfy.supported_models_base.ClipTarget(
-        tokenizer, functools.partial(comfy.sd1_clip.SD1ClipModel, clip_model=text_model)
-    )
-    parameters = sum(p.stat().st_size // 2 for p in (folder / "text_encoder").glob("*.safetensors"))  # fp16
-    clip = comfy.sd.CLIP(target, parameters=parameters)
+    return tokenizer, text_model, config
+
+
+def clip_l_state(folder: Path, embedding_rows: int, part: str = "text_encoder") -> dict[str, torch.Tensor]:
+    """A folder's CLIP text encoder weights as ComfyUI's CLIP text model names them."""
     state = {  # transformers 5 saves a CLIPTextModel without its `text_model.` prefix; ComfyUI's keeps it
         key if key.startswith("text_model.") else f"text_model.{key}": value
-        for key, value in _weights(folder, "text_encoder").items()
+        for key, value in _weights(folder, part).items()
     }
     # ComfyUI's CLIP embedding has CLIP's 49,408 rows whatever the config says; a smaller vocabulary fills the
     # first rows (its token ids never reach the rest)
     embedding = state["text_model.embeddings.token_embedding.weight"]
-    rows = clip.cond_stage_model.clip_l.transformer.text_model.embeddings.token_embedding.weight.shape[0]
-    if embedding.shape[0] < rows:
+    if embedding.shape[0] < embedding_rows:
         state["text_model.embeddings.token_embedding.weight"] = torch.cat(
-            [embedding, embedding.new_zeros(rows - embedding.shape[0], embedding.shape[1])]
+            [embedding, embedding.new_zeros(embedding_rows - embedding.shape[0], embedding.shape[1])]
         )
-    missing, unexpected = clip.load_sd(state)
+    return state
+
+
+def check_loaded(folder: Path, part: str, missing: list[str], unexpected: list[str]) -> None:
     missing = [k for k in missing if not k.endswith(("logit_scale", "text_projection.weight"))]
     if missing or unexpected:
         raise DiffusersFolderError(
-            f"{folder / 'text_encoder'} does not fit ComfyUI's CLIP text model: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}"
+            f"{folder / part} does not fit ComfyUI's text model: missing {missing[:5]}, unexpected {unexpected[:5]}"
         )
+
+
+def load_clip(folder: Path) -> Any:
+    """The folder's text encoder and tokenizer as a ComfyUI CLIP."""
+    import comfy.sd
+    import comfy.sd1_clip
+    import comfy.supported_models_base
+
+    tokenizer, text_model, _ = clip_l_parts(folder)
+    target = comfy.supported_models_base.ClipTarget(
+        functools.partial(comfy.sd1_clip.SD1Tokenizer, tokenizer=tokenizer),
+        functools.partial(comfy.sd1_clip.SD1ClipModel, clip_model=text_model),
+    )
+    parameters = sum(p.stat().st_size // 2 for p in (folder / "text_encoder").glob("*.safetensors"))  # fp16
+    clip = comfy.sd.CLIP(target, parameters=parameters)
+    rows = clip.cond_stage_model.clip_l.transformer.text_model.embeddings.token_embedding.weight.shape[0]
+    check_loaded(folder, "text_encoder", *clip.load_sd(clip_l_state(folder, rows)))
     return clip
 
 

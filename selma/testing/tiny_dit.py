@@ -8,6 +8,7 @@ The VAE is 2x (two levels), so a 32 px image is a 16x16 latent, 8x8 patch tokens
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 
 from diffusers import (
@@ -18,9 +19,15 @@ from diffusers import (
     SD3Transformer2DModel,
     StableDiffusion3Pipeline,
 )
-from transformers import CLIPTextModel, CLIPTextModelWithProjection, T5Config, T5EncoderModel
+from transformers import (
+    CLIPTextModel,
+    CLIPTextModelWithProjection,
+    PreTrainedTokenizerFast,
+    T5Config,
+    T5EncoderModel,
+)
 
-from .tiny_models import _clip_text_config, _seeded, _word_list, build_tiny_clip_tokenizer, byte_level_tokenizer
+from .tiny_models import _clip_text_config, _learn_merges, _seeded, _word_list, build_tiny_clip_tokenizer
 
 T5_WIDTH = 32
 # FLUX.1-dev's scheduler config; schnell has use_dynamic_shifting false and shift 1.0
@@ -36,8 +43,25 @@ FLUX_SCHEDULER = {
 SD3_SCHEDULER = {"num_train_timesteps": 1000, "shift": 3.0}  # SD3 / SD3.5's
 
 
+def build_t5_tokenizer(words: list[str], max_length: int = 512) -> PreTrainedTokenizerFast:
+    """A tokenizer that behaves like T5's sentencepiece one: "<pad>" 0, "</s>" 1, "<unk>" 2; every word gets the
+    "▁" prefix (so a word is one token alone or in a sentence: ComfyUI tokenizes word by word); "</s>" appended."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+    alphabet = ["▁", *string.ascii_letters, *string.digits, *string.punctuation]
+    merges = _learn_merges([["▁", *word] for word in words if set(word) <= set(alphabet)])
+    tokens = list(dict.fromkeys(["<pad>", "</s>", "<unk>", *alphabet, *(a + b for a, b in merges)]))
+    backend = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=max_length
+    )
+
+
 def _t5(seed: int, stream: int):
-    tokenizer = byte_level_tokenizer(_word_list(), [], max_length=512)
+    tokenizer = build_t5_tokenizer(_word_list())
     config = T5Config(
         vocab_size=len(tokenizer),
         d_model=T5_WIDTH,
@@ -45,9 +69,9 @@ def _t5(seed: int, stream: int):
         d_ff=64,
         num_layers=2,
         num_heads=4,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.pad_token_id,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
     )
     with _seeded(seed, stream):
         return tokenizer, T5EncoderModel(config).eval()
