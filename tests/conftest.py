@@ -39,6 +39,19 @@ def node_package() -> ModuleType:
     return sys.modules[name]
 
 
+@pytest.fixture(scope="module")
+def comfy_folders(comfy, tmp_path_factory):
+    """ComfyUI's output, models/loras and models/styleinject folders in a temporary directory (what the nodes
+    write into), for in-process ComfyUI tests."""
+    import folder_paths
+
+    root = tmp_path_factory.mktemp("comfy")
+    folder_paths.set_output_directory(str(root / "output"))
+    folder_paths.add_model_folder_path("loras", str(root / "loras"), is_default=True)
+    folder_paths.add_model_folder_path("styleinject", str(root / "styleinject"), is_default=True)
+    return root
+
+
 @pytest.fixture(scope="session")
 def comfy():
     """ComfyUI's own modules, from COMFYUI_PATH (run pytest with ComfyUI's Python, which has its dependencies);

@@ -64,6 +64,14 @@ def _comfy_forward(patcher, conditioning, noisy) -> torch.Tensor:
         )
 
 
+def _patched_forward(patcher, conditioning, noisy) -> torch.Tensor:
+    """The output with the patcher's LoRA patches on the (shared) weights: loaded as a sampler loads it."""
+    import comfy.model_management
+
+    comfy.model_management.load_models_gpu([patcher], force_full_load=True)
+    return _comfy_forward(patcher, conditioning, noisy)
+
+
 @pytest.mark.comfyui
 def test_comfyuis_flux_built_from_the_folder_gives_the_diffusers_output(comfy, node_package, flux_folder):
     from comfyui_selma.nodes.glue.diffusers_flux_folder import load_flux_model
@@ -91,12 +99,8 @@ def test_stock_loraloader_consumes_every_key_of_a_flux_expert(comfy, node_packag
     assert len(patched.patches) > 0
 
     conditioning, noisy = _conditioning(), torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(2))
-    base = _comfy_forward(patcher, conditioning, noisy)
-    patched.patch_model()
-    try:
-        ours = _comfy_forward(patched, conditioning, noisy)
-    finally:
-        patched.unpatch_model()
+    base = _patched_forward(patcher, conditioning, noisy)
+    ours = _patched_forward(patched, conditioning, noisy)
     pipe = build_tiny_flux()
     pipe.load_lora_weights(str(flux_expert.parent), weight_name=flux_expert.name)
     with torch.no_grad():
@@ -104,3 +108,54 @@ def test_stock_loraloader_consumes_every_key_of_a_flux_expert(comfy, node_packag
         expected = diffusers_backend.predict(noisy, torch.tensor([600.0]), conditioning)
     assert (ours - base).abs().max() > 1e-4  # the expert changes ComfyUI's output...
     assert torch.allclose(ours, expected, atol=1e-5)  # ...exactly as it changes diffusers'
+
+
+@pytest.mark.comfyui
+def test_selma_train_expert_trains_a_flux_model_in_comfyui(comfy, comfy_folders, node_package, flux_folder):
+    """The node on ComfyUI's FLUX MODEL, CLIP and VAE: the expert is the file headless training writes (diffusers
+    names, the fused qkv split), stock LoraLoader consumes every key, and diffusers gives ComfyUI's output."""
+    from comfyui_selma.nodes.glue.diffusers_flux_folder import load_flux_folder
+    from comfyui_selma.nodes.training import SelmaTrainExpert
+    from diffusers import FluxPipeline
+
+    from selma.datasets.rendering import DatasetResult
+    from selma.testing.comfy_lora import lora_keys_loaded
+
+    folder = comfy_folders / "output" / "colours"
+    writer = DatasetWriter(folder)
+    for index, rgb in enumerate([(230, 20, 20), (20, 200, 40), (30, 40, 220), (240, 230, 30)]):
+        writer.add(Image.new("RGB", (32, 32), rgb), f"a picture in colour {index}", index)
+    model, clip, vae = load_flux_folder(flux_folder)
+    conditioning, noisy = _conditioning(), torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(2))
+    base = _patched_forward(model, conditioning, noisy)
+
+    out = SelmaTrainExpert().train(
+        model, clip, vae, DatasetResult(folder, "colours", 4, prompts=4), "lora", rank=4, alpha=8.0, steps=4,
+        learning_rate=5e-3, batch_size=2, grad_accumulation=1, resolution=32, seed=0, save_every=0,
+        gradient_checkpointing=True, run_name="flux-test",
+    )  # fmt: skip
+    expert, trained_model, curve = out["result"]
+    assert curve.ndim == 4 and expert.path.parent == comfy_folders / "loras" / "selma"
+    from safetensors import safe_open
+
+    with safe_open(str(expert.path), "pt") as f:
+        keys, header = set(f.keys()), f.metadata()
+    assert header["selma.family"] == "flux"
+    assert "transformer.single_transformer_blocks.1.attn.to_v.lora_B.weight" in keys  # split from linear1...
+    assert "transformer.single_transformer_blocks.1.proj_mlp.lora_B.weight" in keys  # ...which holds the MLP too
+    assert "transformer.transformer_blocks.0.attn.to_out.0.lora_A.weight" in keys
+
+    patched, skipped = lora_keys_loaded(model, expert.path)
+    assert skipped == []
+    expected = _patched_forward(patched, conditioning, noisy)
+    assert torch.allclose(_patched_forward(trained_model, conditioning, noisy), expected, atol=1e-6)
+    assert (expected - base).abs().max() > 1e-4
+
+    pipe = FluxPipeline.from_pretrained(str(flux_folder))
+    pipe.load_lora_weights(str(expert.path.parent), weight_name=expert.path.name)
+    with torch.no_grad():
+        in_diffusers = FlowMatchingBackend(pipe, max_sequence_length=16).predict(
+            noisy, torch.tensor([600.0]), conditioning
+        )
+    assert torch.allclose(in_diffusers, expected, atol=1e-5)
+    assert torch.equal(_patched_forward(model, conditioning, noisy), base)  # the input MODEL is untouched

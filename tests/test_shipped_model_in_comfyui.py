@@ -7,13 +7,13 @@ The pure parts (ComfyUI's unet_config derived from the diffusers config) run eve
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 from selma.shapes.model import load_shapes_pipeline, shapes_model_dir, unet_config
+from selma.testing.comfy_lora import lora_keys_loaded
 
 PROMPTS = [
     "two red circles", "a blue square to the left of a green triangle", "three yellow squares", "a purple circle",
@@ -47,19 +47,6 @@ def test_the_comfy_unet_config_refuses_what_it_cannot_build(node_package):
 
 
 # ------------------------------------------------------------------------------------------ in a real ComfyUI
-
-
-@pytest.fixture(scope="module")
-def comfy_folders(comfy, tmp_path_factory):
-    """ComfyUI's output, models/loras and models/styleinject folders in a temporary directory (what the nodes
-    write into)."""
-    import folder_paths
-
-    root = tmp_path_factory.mktemp("comfy")
-    folder_paths.set_output_directory(str(root / "output"))
-    folder_paths.add_model_folder_path("loras", str(root / "loras"), is_default=True)
-    folder_paths.add_model_folder_path("styleinject", str(root / "styleinject"), is_default=True)
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -132,24 +119,6 @@ def test_sampling_draws_the_worlds_shapes(comfy, shipped):
         assert [(o.colour, o.shape) for o in found] == [(colour, shape)]
 
 
-def lora_keys_loaded(comfy, model, path) -> tuple[object, list[str]]:
-    """Stock LoraLoader's path (load_torch_file + load_lora_for_models) and the keys ComfyUI said it skipped."""
-    skipped: list[str] = []
-
-    class Catch(logging.Handler):
-        def emit(self, record):
-            if "lora key not loaded" in record.getMessage():
-                skipped.append(record.getMessage())
-
-    handler = Catch()
-    logging.getLogger().addHandler(handler)
-    try:
-        patched, _ = comfy.sd.load_lora_for_models(model, None, comfy.utils.load_torch_file(str(path)), 1.0, 0)
-    finally:
-        logging.getLogger().removeHandler(handler)
-    return patched, skipped
-
-
 @pytest.mark.comfyui
 def test_selma_trains_merges_and_injects_on_the_shipped_model(comfy, comfy_folders, shipped):
     from comfyui_selma.nodes.datasets import SelmaDatasetWriter
@@ -176,19 +145,19 @@ def test_selma_trains_merges_and_injects_on_the_shipped_model(comfy, comfy_folde
         expert, trained_model, curve = out["result"]
         assert curve.ndim == 4 and expert.path.is_file()
         assert not torch.allclose(unet_output(trained_model, context), base, atol=1e-4)
-        patched, skipped = lora_keys_loaded(comfy, model, expert.path)
+        patched, skipped = lora_keys_loaded(model, expert.path)
         assert skipped == [] and not torch.allclose(unet_output(patched, context), base, atol=1e-4)
         experts.append(expert)
     assert torch.equal(unet_output(model, context), base)  # the input MODEL is untouched
     foreign = experts[0].path.with_name("foreign.safetensors")  # the catcher sees what ComfyUI skips
     save_file({**load_file(str(experts[0].path)), "lora_unet_no_such_block.lora_up.weight": torch.ones(1, 1)}, foreign)
-    assert len(lora_keys_loaded(comfy, model, foreign)[1]) == 1
+    assert len(lora_keys_loaded(model, foreign)[1]) == 1
 
     merged, report = SelmaMergeExperts().merge(
         experts[0], "svd", "", 4, 1.0, 0, "selma/shapes-merged.safetensors", expert_2=experts[1]
     )["result"]
     assert "energy" in report
-    patched, skipped = lora_keys_loaded(comfy, model, merged.path)
+    patched, skipped = lora_keys_loaded(model, merged.path)
     assert skipped == []
     (applied,) = SelmaApplyExpert().apply(model, merged, 1.0)
     assert torch.allclose(unet_output(applied, context), unet_output(patched, context), atol=1e-5)

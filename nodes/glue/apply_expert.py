@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...selma.experts.dit_lora_files import DIT_FAMILIES, dit_state_dict
 from ...selma.experts.lora_files import kohya_state_dict, load_lora_expert
 
 
@@ -21,5 +22,8 @@ def apply_expert_to_model(model, path: Path, strength: float, method: str = "lor
         return patch_model_with_style_inject(model, load_style_inject_expert(path), strength)
     import comfy.sd
 
-    patched, _ = comfy.sd.load_lora_for_models(model, None, kohya_state_dict(load_lora_expert(path)), strength, 0)
+    expert = load_lora_expert(path)
+    dit = expert.metadata.get("family") in DIT_FAMILIES  # FLUX / SD3: diffusers' keys, which ComfyUI maps
+    tensors = dit_state_dict(expert) if dit else kohya_state_dict(expert)
+    patched, _ = comfy.sd.load_lora_for_models(model, None, tensors, strength, 0)
     return patched

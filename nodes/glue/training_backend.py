@@ -96,9 +96,11 @@ class ComfyBackend:
 
     def enable_gradient_checkpointing(self) -> None:
         """Checkpoint each top-level UNet block (ComfyUI's UNet has no switch of its own)."""
+        self._checkpoint_blocks([*self.module.input_blocks, self.module.middle_block, *self.module.output_blocks])
+
+    def _checkpoint_blocks(self, blocks: list[torch.nn.Module]) -> None:
         from torch.utils.checkpoint import checkpoint
 
-        blocks = [*self.module.input_blocks, self.module.middle_block, *self.module.output_blocks]
         for block in blocks:
             original = block.forward
 

@@ -8,6 +8,7 @@ removes every PEFT layer it added and restores each parameter's `requires_grad`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 
 import torch
@@ -51,6 +52,14 @@ def check_target_modules(module: nn.Module, targets: tuple[str, ...]) -> list[st
             f"layers only — name the projections inside it, e.g. {[_short_name(n) for n in linear[:4]]}"
         )
     return list(dict.fromkeys(matched))
+
+
+def adapter_config(backend, config: TrainConfig) -> TrainConfig:
+    """`config` with its target_modules as the backend's module names them: a backend whose module fuses
+    layers (ComfyUI's FLUX: q, k, v in one qkv) maps the diffusers names (`backend.adapter_targets`)."""
+    if not hasattr(backend, "adapter_targets"):
+        return config
+    return dataclasses.replace(config, target_modules=backend.adapter_targets(config.target_modules))
 
 
 def _lora_config(config: TrainConfig):

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from ..stage_lock import release
 from .accelerator import average_gradients, make_accelerator
-from .adapter import check_target_modules, injected_adapter
+from .adapter import adapter_config, check_target_modules, injected_adapter
 from .backend import DenoiserBackend
 from .checkpoint import find_checkpoint, load_checkpoint, read_checkpoint_state
 from .config import TrainConfig
@@ -103,7 +103,7 @@ def train_expert(
     if not isinstance(skill, str) or not _SKILL_RE.match(skill):
         raise ValueError(f"skill={skill!r} is not a valid name; use letters, digits, '_', '-' or '.' (max 64)")
     data = TrainingData.from_folders(dataset_dir, config.resolution)
-    check_target_modules(backend.module, config.target_modules)
+    check_target_modules(backend.module, adapter_config(backend, config).target_modules)
     if config.batch_size > len(data):
         log.warning(
             "batch_size=%d is larger than the %d examples of %s: each batch repeats examples",
@@ -196,7 +196,7 @@ class _ExpertTrainer(TrainerFiles, TrainerChecks):
             world_size=accelerator.num_processes,
             rank=accelerator.process_index,
         )
-        with injected_adapter(backend.module, config) as params:
+        with injected_adapter(backend.module, adapter_config(backend, config)) as params:
             self.params = params
             optimizer = torch.optim.AdamW(
                 params.values(),
