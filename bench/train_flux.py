@@ -10,7 +10,7 @@ Setting: LoRA rank 16 (alpha 16, gaussian) on to_q/to_k/to_v/to_out.0 (both bloc
 clip 1.0; latents and text embeddings are computed once before the timed steps in both loops (the reference as
 diffusers' train_dreambooth_lora_flux.py does with --cache_latents and a fixed prompt per image).
 - reference: diffusers' loop as that script writes it: logit-normal u, the scheduler's timestep at u * 1000,
-  x_t = (1 - s) x0 + s n, `FluxPipeline._pack_latents`, image/text ids, guidance 1.0, transformer(t / 1000),
+  x_t = (1 - s) x0 + s n, `FluxPipeline._pack_latents`, image/text ids, guidance 3.5, transformer(t / 1000),
   `_unpack_latents`, MSE to n - x0, backward, clip_grad_norm_, AdamW step; `transformer.add_adapter(LoraConfig)`;
 - ours: `train_expert(FlowMatchingBackend(pipe), ...)` with the default caches.
 Step time is the median after `--warmup` steps (ours: the train log's `seconds`, timed inside the loop around the
@@ -143,7 +143,7 @@ def reference_loop(pipe, dataset: Path, steps: int) -> list[float]:
         prediction = transformer(
             hidden_states=packed,
             timestep=timesteps / 1000,
-            guidance=torch.ones(batch),
+            guidance=torch.full((batch,), 3.5),
             pooled_projections=pooled,
             encoder_hidden_states=embeds,
             txt_ids=text_ids,

@@ -59,7 +59,7 @@ def _comfy_forward(patcher, conditioning, noisy) -> torch.Tensor:
             torch.tensor([0.6]),
             conditioning["encoder_hidden_states"],
             y=conditioning["pooled_projections"],
-            guidance=torch.tensor([1.0]),
+            guidance=torch.tensor([3.5]),  # FlowMatchingBackend's and ComfyFluxBackend's default
             transformer_options={},
         )
 

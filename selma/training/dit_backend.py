@@ -3,7 +3,8 @@
 Both are trained with the rectified-flow objective (flow_matching.py) as diffusers' own LoRA scripts train them:
 timesteps drawn logit-normal from the pipeline's FlowMatchEulerDiscreteScheduler grid, x_t = (1 - s) x0 + s n,
 velocity target n - x0. FLUX latents are packed into 2x2 patch tokens (with their position ids) for the
-transformer and unpacked from it, and a guidance-distilled FLUX (dev) gets its guidance input; SD3 takes the
+transformer and unpacked from it, and a guidance-distilled FLUX (dev) gets its guidance input (3.5, the default
+of diffusers' FLUX LoRA script); SD3 takes the
 latents as they are plus the pooled CLIP embeddings. Text goes through the pipeline's own `encode_prompt` (CLIP
 and T5), so training sees what sampling sees; the trainer caches the embeddings once, and `free_text_encoders`
 then drops the encoders (T5-XXL alone is ~9.5 GB in bf16). The VAE stays fp32 and encodes deterministically.
@@ -40,7 +41,7 @@ class FlowMatchingBackend:
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
         timesteps: FlowTimesteps = FlowTimesteps(),
-        guidance: float = 1.0,
+        guidance: float = 3.5,
         max_sequence_length: int | None = None,
         keep_text_encoders: bool = False,
     ) -> None:
