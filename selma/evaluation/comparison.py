@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw
 
 from ..atomic_files import write_bytes_atomic
 from ..datasets.contact_sheet import BACKGROUND, INK, MISSING, PAD, _font, _line_height, wrap_caption
+from ..models.pipelines import denoiser_of
 
 log = logging.getLogger(__name__)
 
@@ -166,13 +167,15 @@ class ExpertColumns:
             with warnings.catch_warnings():
                 # PEFT warns on every adapter after the first; several adapters are the point here.
                 warnings.filterwarnings("ignore", message="Already found a `peft_config`")
-                apply_lora_expert(pipe.unet, load_lora_expert(path, pipe.unet.config), adapter_name=adapter)
+                model = denoiser_of(pipe)
+                config = None if model is not getattr(pipe, "unet", None) else model.config  # LDM names: UNets only
+                apply_lora_expert(model, load_lora_expert(path, config), adapter_name=adapter)
             self.adapters[label] = adapter
 
     def use(self, label: str) -> None:
         """Make column `label` the active one: its adapter alone, or no adapter for the base model."""
         adapter = self.adapters[label]
-        unet = self.pipe.unet
+        unet = denoiser_of(self.pipe)
         if not any(self.adapters.values()):
             return
         if adapter is None:
@@ -184,7 +187,7 @@ class ExpertColumns:
     def close(self) -> None:
         names = [a for a in self.adapters.values() if a]
         if names:
-            self.pipe.unet.delete_adapters(names)
+            denoiser_of(self.pipe).delete_adapters(names)
 
     def __enter__(self) -> ExpertColumns:
         return self

@@ -20,7 +20,7 @@ import logging
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SelmaError
 
@@ -204,6 +204,12 @@ def load_pipeline(
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)  # the caller draws progress; no bar per image batch
     return pipe
+
+
+def denoiser_of(pipe: object) -> Any:
+    """The module experts adapt: a DiT pipeline's transformer (FLUX.1, SD3), else the UNet (SD1.x/2.x/SDXL)."""
+    transformer = getattr(pipe, "transformer", None)
+    return transformer if transformer is not None else pipe.unet
 
 
 def pipeline_label(pipe: object) -> str:

@@ -44,11 +44,11 @@ def train_stage(config: RunConfig, progress) -> StageReport:
 
 def training_backend(config: RunConfig):
     from ..models.pipelines import load_pipeline, resolve_device
-    from ..training.diffusers_backend import DiffusersBackend
+    from ..training.diffusers_backend import load_diffusers_backend
 
     device = resolve_device(config.train_device)
     pipe = load_pipeline(resolve_model(config, config.train_model), device=device)
-    return DiffusersBackend(pipe, device=device)
+    return load_diffusers_backend(pipe, device=device)  # SD1.x/2.x/SDXL UNets; FLUX.1 / SD3 flow matching
 
 
 def joint_stage(config: RunConfig, progress) -> StageReport:

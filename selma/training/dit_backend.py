@@ -6,8 +6,9 @@ velocity target n - x0. FLUX latents are packed into 2x2 patch tokens (with thei
 transformer and unpacked from it, and a guidance-distilled FLUX (dev) gets its guidance input (3.5, the default
 of diffusers' FLUX LoRA script); SD3 takes the
 latents as they are plus the pooled CLIP embeddings. Text goes through the pipeline's own `encode_prompt` (CLIP
-and T5), so training sees what sampling sees; the trainer caches the embeddings once, and `free_text_encoders`
-then drops the encoders (T5-XXL alone is ~9.5 GB in bf16). The VAE stays fp32 and encodes deterministically.
+and T5), so training sees what sampling sees; the trainer caches the embeddings once, and `offload_text_encoders`
+then moves the encoders off the GPU (T5-XXL alone is ~9.5 GB in bf16). The VAE stays fp32 and encodes
+deterministically.
 """
 
 from __future__ import annotations
@@ -82,10 +83,10 @@ class FlowMatchingBackend:
         return ((latents - shift) * vae.config.scaling_factor).float()
 
     def encode_prompts(self, prompts: list[str]) -> Any:
-        if any(getattr(self.pipeline, name, None) is None for name in self._encoder_names()):
-            raise RuntimeError(
-                "the text encoders were freed (free_text_encoders); cache every prompt's embeddings before freeing"
-            )
+        for name in self._encoder_names():  # back from offload_text_encoders, if they were moved
+            encoder = getattr(self.pipeline, name, None)
+            if encoder is not None and encoder.device != self.device:
+                encoder.to(self.device)
         prompts = list(prompts)
         with torch.no_grad():
             if self.family == "flux":
@@ -149,14 +150,18 @@ class FlowMatchingBackend:
     def enable_gradient_checkpointing(self) -> None:
         self.transformer.enable_gradient_checkpointing()
 
-    def free_text_encoders(self) -> None:
-        """Drop the pipeline's text encoders (the trainer calls this once every caption's embeddings are cached,
-        and only without previews): the memory T5 holds is the transformer's to use. `keep_text_encoders=True`
-        keeps them (a pipeline you go on using)."""
-        if self.keep_text_encoders:
+    def offload_text_encoders(self) -> None:
+        """Move the text encoders to the CPU (the trainer calls this once every caption's embeddings are cached):
+        on a GPU the memory T5 holds (~9.5 GB in bf16 for T5-XXL) is then the transformer's. `encode_prompts`
+        brings them back when it is called again (the next skill of a run); on the CPU this changes nothing."""
+        if self.keep_text_encoders or self.device.type == "cpu":
             return
         for name in self._encoder_names():
-            setattr(self.pipeline, name, None)
+            encoder = getattr(self.pipeline, name, None)
+            if encoder is not None:
+                encoder.to("cpu")
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def _encoder_names(self) -> tuple[str, ...]:
         return _TEXT_ENCODERS[:2] if self.family == "flux" else _TEXT_ENCODERS

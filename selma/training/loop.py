@@ -184,8 +184,8 @@ class _ExpertTrainer(TrainerFiles, TrainerChecks):
                 world_size=accelerator.num_processes,
                 gather=gather_object,
             )
-            if config.cache_text and not config.preview_every and hasattr(backend, "free_text_encoders"):
-                backend.free_text_encoders()  # FLUX / SD3: T5 is no longer needed once every caption is cached
+            if config.cache_text and not config.preview_every and hasattr(backend, "offload_text_encoders"):
+                backend.offload_text_encoders()  # FLUX / SD3: T5's memory is the transformer's from here on
         if config.gradient_checkpointing:
             backend.enable_gradient_checkpointing()
         self.sampler = StepSampler(
