@@ -27,6 +27,7 @@ class ComfyBackend:
     """A `selma.training.backend.DenoiserBackend` over a ComfyUI ModelPatcher + CLIP + VAE."""
 
     def __init__(self, model_patcher: Any, clip: Any, vae: Any, resolution: int) -> None:
+        import comfy.model_base
         import comfy.model_management
         import comfy.model_sampling
 
@@ -49,6 +50,7 @@ class ComfyBackend:
         sigmas = sampling.sigmas.to(self.device, torch.float32)
         self._alphas_cumprod = 1.0 / (sigmas**2 + 1.0)
         self.unet_config = dict(self.base_model.model_config.unet_config)
+        self.wants_time_ids = isinstance(self.base_model, comfy.model_base.SDXL)  # each image's size and crop
         self._layout = UnetLayout.from_config(self.unet_config)  # fails early on a UNet we cannot name
         self._restore: list[tuple[torch.nn.Module, Any]] = []
 
@@ -60,18 +62,39 @@ class ComfyBackend:
         return self.base_model.process_latent_in(latents).to(self.device, torch.float32)
 
     def encode_prompts(self, prompts: list[str]) -> dict[str, torch.Tensor]:
-        contexts, extras = [], []
+        contexts, extras, pooled_outputs = [], [], []
         for text in prompts:
             cond, pooled = self.clip.encode_from_tokens(self.clip.tokenize(text), return_pooled=True)
             contexts.append(cond)
+            pooled_outputs.append(pooled)
             size = self.resolution
             adm = self.base_model.encode_adm(pooled_output=pooled, width=size, height=size, device=self.device)
             if adm is not None:
                 extras.append(adm)
         conditioning = {"context": torch.cat(contexts).to(self.device, torch.float32)}
-        if extras:
+        if self.wants_time_ids:  # SDXL: the size embedding is made per image in `predict`
+            conditioning["pooled"] = torch.cat(pooled_outputs).to(self.device, torch.float32)
+        elif extras:
             conditioning["y"] = torch.cat(extras).to(self.device, torch.float32)
         return conditioning
+
+    def _sdxl_adm(self, pooled: torch.Tensor, time_ids: torch.Tensor) -> torch.Tensor:
+        """SDXL's added conditioning of each example: its pooled text embedding and its own size and crop."""
+        rows = []
+        for k, (height, width, top, left, target_h, target_w) in enumerate(time_ids.tolist()):
+            rows.append(
+                self.base_model.encode_adm(
+                    pooled_output=pooled[k : k + 1],
+                    width=width,
+                    height=height,
+                    crop_w=left,
+                    crop_h=top,
+                    target_width=target_w,
+                    target_height=target_h,
+                    device=self.device,
+                )  # fmt: skip
+            )
+        return torch.cat(rows).to(self.device, torch.float32)
 
     def sample_timesteps(self, n: int, generator: torch.Generator) -> torch.Tensor:
         steps = len(self._alphas_cumprod)
@@ -86,7 +109,14 @@ class ComfyBackend:
     def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, conditioning: Any) -> torch.Tensor:
         dtype = self.base_model.manual_cast_dtype or self.base_model.get_dtype()
         kwargs = {"context": conditioning["context"].to(dtype)}
-        if "y" in conditioning:
+        if "pooled" in conditioning:
+            time_ids = conditioning.get("time_ids")
+            if time_ids is None:  # not from the loop: the latents' size, no crop
+                scale = self.vae.downscale_ratio if isinstance(self.vae.downscale_ratio, int) else 8
+                height, width = (side * scale for side in noisy.shape[-2:])
+                time_ids = torch.tensor([[height, width, 0, 0, height, width]]).expand(noisy.shape[0], 6)
+            kwargs["y"] = self._sdxl_adm(conditioning["pooled"], time_ids).to(dtype)
+        elif "y" in conditioning:
             kwargs["y"] = conditioning["y"].to(dtype)
         out = self.module(noisy.to(dtype), timesteps.float(), transformer_options={}, **kwargs)
         return out.float()

@@ -32,6 +32,7 @@ _OVERRIDES = {
     "preview_every": "preview_every",
     "preview_prompt": "preview_prompts",
     "resolution": "resolution",
+    "bucket_step": "bucket_step",
     "mixed_precision": "mixed_precision",
     "seed": "seed",
     "method": "method",
@@ -89,6 +90,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--resolution", type=int, help=f"training image side in pixels (default {d.resolution})")
     parser.add_argument(
+        "--aspect-buckets",
+        action="store_true",
+        help="train each image at the bucket nearest its aspect ratio (about resolution² pixels, up to 2:1) "
+        "instead of a center-cropped square: for datasets of mixed sizes",
+    )
+    parser.add_argument(
+        "--bucket-step", type=int, help=f"bucket sides are multiples of this (default {d.bucket_step})"
+    )
+    parser.add_argument(
         "--mixed-precision", choices=MIXED_PRECISION, help="auto = fp16 on CUDA, fp32 elsewhere (default auto)"
     )
     parser.add_argument("--gradient-checkpointing", action="store_true", help="less memory, ~30%% slower steps")
@@ -108,6 +118,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         values["target_modules"] = tuple(t.strip() for t in args.target_modules.split(",") if t.strip())
     if args.gradient_checkpointing:
         values["gradient_checkpointing"] = True
+    if args.aspect_buckets:
+        values["aspect_buckets"] = True
     if args.no_cache:
         values["cache_latents"] = values["cache_text"] = False
     if args.dma_only:

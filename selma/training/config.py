@@ -31,6 +31,8 @@ REPLAY_FIELDS = (
     "batch_size",
     "grad_accum",
     "resolution",
+    "aspect_buckets",
+    "bucket_step",
     "seed",
 )
 # StyleInject's fields and their defaults; a LoRA config must leave them so (they would describe nothing).
@@ -77,6 +79,14 @@ class TrainConfig:
     )
     preview_inference_steps: int = 20
     resolution: int = field(default=512, metadata={"help": "image side in pixels (resized, center-cropped)"})
+    aspect_buckets: bool = field(
+        default=False,
+        metadata={
+            "help": "train each image at the bucket nearest its aspect (about resolution^2 pixels, multiples of "
+            "bucket_step, up to 2:1) instead of a center-cropped square; for datasets of mixed sizes"
+        },
+    )
+    bucket_step: int = field(default=64, metadata={"help": "aspect buckets are multiples of this many pixels"})
     mixed_precision: str = field(
         default="auto", metadata={"help": "'auto' (fp16 on CUDA, fp32 elsewhere), 'no', 'fp16' or 'bf16'"}
     )
@@ -154,6 +164,14 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig.resolution={self.resolution!r} must be a positive multiple of 8 (pixels); "
                 "SELMA trains SD1.x at 512"
+            )
+        step = self.bucket_step
+        if isinstance(step, bool) or not isinstance(step, int) or step < 8 or step % 8:
+            raise ValueError(f"TrainConfig.bucket_step={step!r} must be a multiple of 8 (pixels), e.g. 64")
+        if self.aspect_buckets and self.resolution % step:
+            raise ValueError(
+                f"TrainConfig.resolution={self.resolution} is not a multiple of bucket_step={step}; aspect buckets "
+                "are built around it (1024 with 64, as SDXL)"
             )
 
     def _check_optimizer(self) -> None:

@@ -4,8 +4,8 @@ Text goes through the pipeline's own `encode_prompt` (so training sees exactly w
 two encoders, penultimate hidden states and pooled embedding included); the noise schedule is a
 `DDPMScheduler` built from the pipeline's scheduler config (its betas and prediction type: eps or v).
 The VAE stays in fp32 whatever the weight dtype (SD/SDXL VAEs overflow in fp16) and is used for
-encoding only; `predict` feeds SDXL's `text_embeds` and `time_ids` (original size = target size =
-the training resolution, no crop).
+encoding only; `predict` feeds SDXL's `text_embeds` and `time_ids`: each image's original size, crop and
+training size (the loop passes them, `training.buckets`), as diffusers' SDXL training script computes them.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class DiffusersBackend:
                 f"supported: {PREDICTION_TYPES}"
             )
         self.is_sdxl = getattr(self.unet.config, "addition_embed_type", None) == "text_time"
+        self.wants_time_ids = self.is_sdxl  # the loop then adds each image's size and crop to the conditioning
         self.vae_scale_factor = 2 ** (len(pipeline.vae.config.block_out_channels) - 1)
         self._alphas_cumprod = self.noise_scheduler.alphas_cumprod.to(self.device)
 
@@ -87,10 +88,12 @@ class DiffusersBackend:
     def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, conditioning: Any) -> torch.Tensor:
         if self.is_sdxl:
             hidden, pooled = conditioning["encoder_hidden_states"], conditioning["text_embeds"]
-            height, width = (side * self.vae_scale_factor for side in noisy.shape[-2:])
-            time_ids = torch.tensor([[height, width, 0, 0, height, width]], device=self.device, dtype=pooled.dtype)
-            time_ids = time_ids.expand(noisy.shape[0], 6).to(self.dtype)
-            added = {"text_embeds": pooled.to(self.dtype), "time_ids": time_ids}
+            time_ids = conditioning.get("time_ids")  # each image's (the loop's); else the latents' size, no crop
+            if time_ids is None:
+                height, width = (side * self.vae_scale_factor for side in noisy.shape[-2:])
+                time_ids = torch.tensor([[height, width, 0, 0, height, width]], device=self.device)
+                time_ids = time_ids.expand(noisy.shape[0], 6)
+            added = {"text_embeds": pooled.to(self.dtype), "time_ids": time_ids.to(self.device, self.dtype)}
         else:
             hidden, added = conditioning, None
         return self.unet(

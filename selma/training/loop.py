@@ -102,7 +102,8 @@ def train_expert(
     """
     if not isinstance(skill, str) or not _SKILL_RE.match(skill):
         raise ValueError(f"skill={skill!r} is not a valid name; use letters, digits, '_', '-' or '.' (max 64)")
-    data = TrainingData.from_folders(dataset_dir, config.resolution)
+    buckets = {"aspect_buckets": config.aspect_buckets, "bucket_step": config.bucket_step}
+    data = TrainingData.from_folders(dataset_dir, config.resolution, **buckets)
     check_target_modules(backend.module, adapter_config(backend, config).target_modules)
     if config.batch_size > len(data):
         log.warning(
@@ -195,6 +196,7 @@ class _ExpertTrainer(TrainerFiles, TrainerChecks):
             config.seed,
             world_size=accelerator.num_processes,
             rank=accelerator.process_index,
+            groups=self.data.groups(),
         )
         with injected_adapter(backend.module, adapter_config(backend, config)) as params:
             self.params = params
@@ -266,6 +268,8 @@ class _ExpertTrainer(TrainerFiles, TrainerChecks):
                 indices = sampler.indices(step, micro)
                 latents = data.latents(backend, indices)
                 conditioning = data.conditioning(backend, indices)
+                if getattr(backend, "wants_time_ids", False):  # SDXL: each image's size and crop
+                    conditioning = {**conditioning, "time_ids": data.time_ids(indices).to(backend.device)}
                 noise, timesteps = sampler.noise_and_timesteps(step, micro, latents.shape[1:], backend)
                 noisy = backend.add_noise(latents, noise, timesteps)
                 target = backend.target(latents, noise, timesteps)
