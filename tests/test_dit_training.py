@@ -318,3 +318,37 @@ def test_selma_run_goes_through_every_stage_on_a_dit_model(family, tmp_path, cap
     for skill in ("shapes_counting", "shapes_spatial"):
         for metric in ("dsg", "vqascore"):
             assert {v for s, v, m in variants if (s, m) == (skill, metric)} == expected
+
+
+# ------------------------------------------------------------------ StyleInject and router inspection on DiT blocks
+
+
+@pytest.mark.parametrize("family", ["flux", "sd3"])
+def test_styleinject_trains_saves_loads_and_is_inspected_on_dit_blocks(family, colours, tmp_path):
+    from selma.experts.style_inject_files import apply_style_inject_expert, load_style_inject_expert
+    from selma.inspection.router_plots import heatmap
+    from selma.inspection.router_report import RouterReport, inspect_router
+
+    config = TrainConfig(
+        method="styleinject", rank=4, alpha=4, num_styles=3, resolution=32, batch_size=2, grad_accum=1, steps=3,
+        save_every=0, learning_rate=1e-2,
+    )  # fmt: skip
+    result = train_expert(backend_of(family), colours, tmp_path, config, skill="styles")
+    expert = load_style_inject_expert(result.expert_path)
+    assert expert.metadata["family"] == family
+    assert any(name.startswith("transformer_blocks.0.attn") for name in expert.module_names)
+
+    pipe = BUILDERS[family]()
+    apply_style_inject_expert(pipe.transformer, expert)
+    report = inspect_router(pipe, ["a red image", "a blue image"], steps=2, guidance=4.0, seed=0, height=32, width=32)
+    # FLUX.1-dev is guidance-distilled: one pass per step, no unconditional branch; SD3 samples with CFG
+    assert report.branches == (("cond",) if family == "flux" else ("cond", "uncond"))
+    assert report.probabilities.shape[:4] == (2, 2, len(report.branches), len(expert.module_names))
+    assert torch.allclose(report.grouped().sum(-1), torch.ones(()), atol=1e-5)
+    assert all(layer in expert.module_names for layer in report.layers)
+    again = RouterReport.from_json(json.loads(json.dumps(report.to_json())))
+    assert again.branches == report.branches and torch.equal(again.probabilities, report.probabilities)
+    assert heatmap(report, prompt_index=1, branch="cond").size[0] > 0
+    if family == "flux":
+        with pytest.raises(ValueError, match="not one of this report's"):
+            report.branch("uncond")

@@ -40,14 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..experts.style_inject_files import apply_style_inject_expert, load_style_inject_expert
     from ..inspection.router_plots import embedding, heatmap, save_png
-    from ..inspection.router_report import BRANCHES, inspect_router
-    from ..models.pipelines import load_pipeline
+    from ..inspection.router_report import inspect_router
+    from ..models.pipelines import denoiser_of, load_pipeline
 
     expert = load_style_inject_expert(args.expert)  # a wrong file fails before the model loads
     if not expert.config.use_dma:
         raise ValueError(f"{args.expert} has no router (an 'STA alone' expert, use_dma=False): nothing to inspect")
     pipe = load_pipeline(args.model, device=args.device, dtype=args.dtype, config_folder=args.config_folder)
-    apply_style_inject_expert(pipe.unet, expert, strength=args.strength)
+    apply_style_inject_expert(denoiser_of(pipe), expert, strength=args.strength)
     with TqdmProgress(desc="inspect", unit="step") as progress:
         report = inspect_router(
             pipe,
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     written = [report.save(out / "router.json")]
     for index in range(len(report.prompts)):
-        for branch in BRANCHES:
+        for branch in report.branches:
             written.append(save_png(heatmap(report, index, branch), out / f"heatmap_{index:02d}_{branch}.png"))
     written.append(save_png(embedding(report), out / "embedding.png"))
     summary = report.summary()

@@ -13,6 +13,7 @@ import torch
 from .. import __version__
 from ..atomic_files import write_bytes_atomic
 from ..models.unet_names import DIFFUSERS_TOP_NAMES
+from .dit_lora_files import is_dit_name
 from .header import encode_metadata, tensor_for_file
 from .lora_peft import _unwrapped_name
 from .style_inject_files import CONFIG_KEY, FORMAT, METHOD, StyleInjectExpert, check_tensors, natural_key, split_key
@@ -68,11 +69,12 @@ def save_style_inject_expert(
     check_tensors(state, config)
     for key in state:
         name = split_key(key)[0]
-        if name.split(".", 1)[0] not in DIFFUSERS_TOP_NAMES:
+        if name.split(".", 1)[0] not in DIFFUSERS_TOP_NAMES and not is_dit_name(name):
             raise ValueError(
-                f"module {name!r} is not a diffusers UNet module name (down_blocks..., mid_block..., up_blocks...); "
-                "experts hold UNet modules only, named as in UNet2DConditionModel.named_modules() (a ComfyUI "
-                "diffusion_model's names map with selma.models.unet_names.ldm_to_diffusers)"
+                f"module {name!r} is not a diffusers UNet module name (down_blocks..., mid_block..., up_blocks...) "
+                "nor a FLUX / SD3 transformer one (transformer_blocks..., single_transformer_blocks...); name modules "
+                "as the model's named_modules() does (a ComfyUI diffusion_model's names map with "
+                "selma.models.unet_names.ldm_to_diffusers)"
             )
     tensors = {key: tensor_for_file(state[key]) for key in sorted(state, key=natural_key)}
     write_bytes_atomic(path, save(tensors, metadata=_header(config, metadata or {})))

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from ..atomic_files import write_text_atomic
+from ..models.pipelines import denoiser_of
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,9 @@ REPORT_FORMAT = "selma-router-report/1"
 
 @dataclass
 class RouterReport:
-    """Router probabilities recorded while sampling: `probabilities` [prompts, steps, 2, layers, routes] (float32),
-    branch 0 = cond, 1 = uncond; `routes` = num_experts · num_styles."""
+    """Router probabilities recorded while sampling: `probabilities` [prompts, steps, branches, layers, routes]
+    (float32), `branches` ("cond", "uncond") under classifier-free guidance or ("cond",) for a guidance-distilled
+    model that samples without an unconditional pass (FLUX.1-dev); `routes` = num_experts · num_styles."""
 
     layers: list[str]
     timesteps: list[float]
@@ -43,14 +45,18 @@ class RouterReport:
     probabilities: torch.Tensor
     num_experts: int = 1
     settings: dict[str, Any] = field(default_factory=dict)
+    branches: tuple[str, ...] = BRANCHES
 
     def __post_init__(self) -> None:
         self.probabilities = torch.as_tensor(self.probabilities, dtype=torch.float32)
-        expected = (len(self.prompts), len(self.timesteps), len(BRANCHES), len(self.layers))
+        self.branches = tuple(self.branches)
+        if self.branches not in (BRANCHES, BRANCHES[:1]):
+            raise ValueError(f"branches={self.branches!r}: ('cond', 'uncond') or ('cond',)")
+        expected = (len(self.prompts), len(self.timesteps), len(self.branches), len(self.layers))
         if self.probabilities.dim() != 5 or tuple(self.probabilities.shape[:4]) != expected:
             raise ValueError(
-                f"probabilities have shape {tuple(self.probabilities.shape)}; expected [prompts, steps, 2, layers, "
-                f"routes] = [{', '.join(map(str, expected))}, routes]"
+                f"probabilities have shape {tuple(self.probabilities.shape)}; expected [prompts, steps, branches, "
+                f"layers, routes] = [{', '.join(map(str, expected))}, routes]"
             )
         routes = self.probabilities.shape[4]
         if self.num_experts < 1 or routes % self.num_experts:
@@ -63,9 +69,9 @@ class RouterReport:
 
     def branch(self, branch: str) -> int:
         """The index of 'cond' or 'uncond' along dimension 2."""
-        if branch not in BRANCHES:
-            raise ValueError(f"branch={branch!r} is not one of {BRANCHES}")
-        return BRANCHES.index(branch)
+        if branch not in self.branches:
+            raise ValueError(f"branch={branch!r} is not one of this report's {self.branches}")
+        return self.branches.index(branch)
 
     def grouped(self) -> torch.Tensor:
         """The probabilities as [prompts, steps, 2, layers, num_experts, num_styles]: each last row sums to 1."""
@@ -83,11 +89,11 @@ class RouterReport:
         """Numbers to read at a glance (recomputed from the probabilities, never stored separately)."""
         grouped = self.grouped().double()
         entropy = self.normalised_entropy().double()
-        cond, uncond = self.branch("cond"), self.branch("uncond")
+        cond = self.branch("cond")
         per_prompt = []
         for index, prompt in enumerate(self.prompts):
             entry: dict[str, Any] = {"prompt": prompt}
-            for name in BRANCHES:
+            for name in self.branches:
                 b = self.branch(name)
                 mean = self.probabilities[index, :, b].double().mean(dim=(0, 1))
                 entry[name] = {
@@ -95,10 +101,11 @@ class RouterReport:
                     "dominant_route": int(mean.argmax()),
                     "mean_normalised_entropy": float(entropy[index, :, b].mean()),
                 }
-            # total variation distance between the cond and uncond routing, averaged over steps and layers
-            entry["cond_uncond_distance"] = float(
-                (grouped[index, :, cond] - grouped[index, :, uncond]).abs().sum(-1).mul(0.5).mean()
-            )
+            if "uncond" in self.branches:  # total variation distance cond vs uncond, averaged over steps and layers
+                uncond = self.branch("uncond")
+                entry["cond_uncond_distance"] = float(
+                    (grouped[index, :, cond] - grouped[index, :, uncond]).abs().sum(-1).mul(0.5).mean()
+                )
             per_prompt.append(entry)
         return {
             "row_sum_max_error": float((grouped.sum(-1) - 1).abs().max()) if grouped.numel() else 0.0,
@@ -112,7 +119,7 @@ class RouterReport:
         float32 values written as the doubles they are), the axes, the settings and `summary()`."""
         return {
             "format": REPORT_FORMAT,
-            "branches": list(BRANCHES),
+            "branches": list(self.branches),
             "layers": list(self.layers),
             "timesteps": list(self.timesteps),
             "steps": len(self.timesteps),
@@ -132,7 +139,8 @@ class RouterReport:
         probabilities = torch.tensor(data["probabilities"], dtype=torch.float32)
         if probabilities.numel() == 0:
             routes = int(data["num_experts"]) * int(data["num_styles"])
-            shape = (len(data["prompts"]), len(data["timesteps"]), len(BRANCHES), len(data["layers"]), routes)
+            branches = data.get("branches", BRANCHES)
+            shape = (len(data["prompts"]), len(data["timesteps"]), len(branches), len(data["layers"]), routes)
             probabilities = probabilities.reshape(shape)
         return cls(
             layers=list(data["layers"]),
@@ -141,6 +149,7 @@ class RouterReport:
             probabilities=probabilities,
             num_experts=int(data["num_experts"]),
             settings=dict(data.get("settings", {})),
+            branches=tuple(data.get("branches", BRANCHES)),
         )
 
     def save(self, path: str | Path) -> Path:
@@ -175,20 +184,23 @@ def _timestep_of(args: tuple, kwargs: dict) -> float:
     return float(t.reshape(-1)[0]) if t.numel() else float("nan")
 
 
-def _assemble(recorder, layers: list[str], prompts: int) -> torch.Tensor:
-    """[calls, 2P, routes] per layer -> [P, calls, 2 (cond, uncond), L, routes]."""
+def _assemble(recorder, layers: list[str], prompts: int) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """[calls, 2P, routes] per layer -> [P, calls, 2 (cond, uncond), L, routes]; [calls, P, routes] (no
+    classifier-free guidance: a guidance-distilled FLUX) -> [P, calls, 1 (cond), L, routes]. And the branches."""
     counts = {name: len(recorder.probs[name]) for name in layers}
     if len(set(counts.values())) != 1:
         raise RuntimeError(f"the StyleInject layers routed a different number of times ({counts}); please report")
     stacked = torch.stack([recorder.stacked(name) for name in layers], dim=2)  # [calls, batch, L, routes]
     calls, batch = stacked.shape[:2]
+    if batch == prompts and batch != 2 * prompts:  # one pass per step, the prompts only
+        return stacked.reshape(calls, 1, prompts, *stacked.shape[2:]).permute(2, 0, 1, 3, 4).contiguous(), ("cond",)
     if batch != 2 * prompts:
         raise RuntimeError(
             f"the UNet saw batches of {batch} for {prompts} prompt(s), not the 2 x {prompts} of classifier-free "
             "guidance; pass guidance > 1 and one image per prompt"
         )
     halves = stacked.reshape(calls, 2, prompts, *stacked.shape[2:])  # diffusers: uncond half first
-    return halves.flip(1).permute(2, 0, 1, 3, 4).contiguous()
+    return halves.flip(1).permute(2, 0, 1, 3, 4).contiguous(), BRANCHES
 
 
 def _sample_with_pipeline(
@@ -285,8 +297,8 @@ def inspect_router(
     from ..tuners.style_inject import record_router, style_inject_layers
 
     prompts = _check_settings(prompts, steps, guidance)
-    is_pipeline = hasattr(pipeline_or_unet, "unet") and callable(pipeline_or_unet)
-    unet = pipeline_or_unet.unet if is_pipeline else pipeline_or_unet
+    is_pipeline = callable(pipeline_or_unet) and any(hasattr(pipeline_or_unet, n) for n in ("unet", "transformer"))
+    unet = denoiser_of(pipeline_or_unet) if is_pipeline else pipeline_or_unet  # FLUX / SD3: the transformer
     if not isinstance(unet, torch.nn.Module):
         raise TypeError(f"expected a diffusers pipeline or UNet, got {type(pipeline_or_unet).__name__}")
     if not is_pipeline and (prompt_embeds is None or negative_prompt_embeds is None):
@@ -319,7 +331,7 @@ def inspect_router(
     layers = recorder.layer_names
     if not layers:
         raise RuntimeError("no StyleInject router ran while sampling; is the adapter active (unet.set_adapters)?")
-    probabilities = _assemble(recorder, layers, len(prompts))
+    probabilities, branches = _assemble(recorder, layers, len(prompts))
     if probabilities.shape[1] != len(timesteps):
         raise RuntimeError(f"{probabilities.shape[1]} routed calls for {len(timesteps)} UNet calls; please report")
     layer = style_inject_layers(unet)[layers[0]]
@@ -331,4 +343,4 @@ def inspect_router(
         if negative_prompt is not None:
             settings["negative_prompt"] = negative_prompt
     log.info("recorded %d router(s) over %d UNet call(s) for %d prompt(s)", len(layers), len(timesteps), len(prompts))
-    return RouterReport(layers, timesteps, prompts, probabilities, num_experts, settings)
+    return RouterReport(layers, timesteps, prompts, probabilities, num_experts, settings, branches)

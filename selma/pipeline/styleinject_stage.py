@@ -28,7 +28,7 @@ def styleinject_stage(config: RunConfig, progress, report) -> None:
     from ..models.pipelines import load_pipeline, resolve_device
     from ..prompts.generation import load_prompts
     from ..prompts.held_out import held_out_prompts
-    from ..training.diffusers_backend import DiffusersBackend
+    from ..training.diffusers_backend import load_diffusers_backend
     from ..training.loop import ExpertPaths, train_expert
 
     stage = config.styleinject
@@ -40,7 +40,7 @@ def styleinject_stage(config: RunConfig, progress, report) -> None:
     if training_finished(paths, stage.train):
         report.lines.append(f"{stage.skill}: already trained to {stage.train.steps} steps -> {paths.expert}")
     else:
-        backend = DiffusersBackend(
+        backend = load_diffusers_backend(
             load_pipeline(resolve_model(config, config.train_model), device=device), device=device
         )
         step_progress = progress(f"styleinject/{stage.skill}")
@@ -83,19 +83,19 @@ def styleinject_stage(config: RunConfig, progress, report) -> None:
 def _inspect(config: RunConfig, expert_path: Path, prompts: list[str], steps: int, out: Path, progress) -> list[Path]:
     from ..experts.style_inject_files import apply_style_inject_expert, load_style_inject_expert
     from ..inspection.router_plots import embedding, heatmap, save_png
-    from ..inspection.router_report import BRANCHES, inspect_router
-    from ..models.pipelines import load_pipeline
+    from ..inspection.router_report import inspect_router
+    from ..models.pipelines import denoiser_of, load_pipeline
 
     expert = load_style_inject_expert(expert_path)
     pipe = load_pipeline(resolve_model(config, config.train_model), device=config.images.device)
-    apply_style_inject_expert(pipe.unet, expert)
+    apply_style_inject_expert(denoiser_of(pipe), expert)
     size = {"height": config.images.height, "width": config.images.width}
     report = inspect_router(pipe, prompts, steps=steps, guidance=7.5, seed=0, on_progress=progress, **size)
     report.settings["expert"] = expert_path.name
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for index in range(len(report.prompts)):
-        for branch in BRANCHES:
+        for branch in report.branches:
             written.append(save_png(heatmap(report, index, branch), out / f"heatmap_{index:02d}_{branch}.png"))
     written.append(save_png(embedding(report), out / "embedding.png"))
     # router.json last: it marks a finished inspection (the stage is skipped when it is newer than the expert)
