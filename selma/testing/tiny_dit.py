@@ -140,11 +140,11 @@ def build_tiny_sd3(
             sample_size=sample_size // 2,
             patch_size=2,
             in_channels=4,
-            num_layers=2,
-            attention_head_dim=8,
-            num_attention_heads=2,
+            num_layers=1,  # ComfyUI's MMDiT ties the depth to the width (64 per block): one block of 64
+            attention_head_dim=64,
+            num_attention_heads=1,
             joint_attention_dim=T5_WIDTH,
-            caption_projection_dim=16,
+            caption_projection_dim=64,
             pooled_projection_dim=64,  # the two CLIP projections, concatenated
             out_channels=4,
             pos_embed_max_size=sample_size,

@@ -1,6 +1,6 @@
-"""FLUX in a real ComfyUI (marker `comfyui`; set COMFYUI_PATH): a tiny random FLUX.1 folder as ComfyUI's own FLUX
-model, and our FLUX experts through stock LoraLoader's code path (comfy.sd.load_lora_for_models), every key
-consumed, the output that of diffusers with the same expert."""
+"""FLUX.1 and SD3 in a real ComfyUI (marker `comfyui`; set COMFYUI_PATH): tiny random folders as ComfyUI's own FLUX
+and SD3 models, our experts through stock LoraLoader's code path (comfy.sd.load_lora_for_models) with every key
+consumed and the output diffusers gives with the same expert, and SELMA Train Expert on ComfyUI's FLUX."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from selma.datasets.files import DatasetWriter
-from selma.testing.tiny_dit import build_tiny_flux
+from selma.testing.tiny_dit import build_tiny_flux, build_tiny_sd3
 from selma.training import TrainConfig, train_expert
 from selma.training.dit_backend import FlowMatchingBackend
 
@@ -159,3 +159,49 @@ def test_selma_train_expert_trains_a_flux_model_in_comfyui(comfy, comfy_folders,
         )
     assert torch.allclose(in_diffusers, expected, atol=1e-5)
     assert torch.equal(_patched_forward(model, conditioning, noisy), base)  # the input MODEL is untouched
+
+
+@pytest.mark.comfyui
+def test_stock_loraloader_consumes_every_key_of_an_sd3_expert(comfy, node_package, tmp_path):
+    from comfyui_selma.nodes.glue.diffusers_sd3_folder import load_sd3_model
+
+    from selma.testing.comfy_lora import lora_keys_loaded
+
+    build_tiny_sd3(tmp_path / "sd3")
+    data = tmp_path / "data"
+    writer = DatasetWriter(data)
+    for index, rgb in enumerate([(230, 20, 20), (20, 200, 40)]):
+        writer.add(Image.new("RGB", (32, 32), rgb), f"a picture in colour {index}", index)
+    backend = FlowMatchingBackend(build_tiny_sd3(), max_sequence_length=16)
+    config = TrainConfig(rank=4, alpha=8, resolution=32, batch_size=2, steps=3, save_every=0, learning_rate=5e-3)
+    expert = train_expert(backend, data, tmp_path / "out", config, skill="colours").expert_path
+
+    model = load_sd3_model(tmp_path / "sd3")
+    reference = FlowMatchingBackend(build_tiny_sd3(), max_sequence_length=16)
+    conditioning = reference.encode_prompts(["a picture in colour 1"])
+    noisy = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(4))
+
+    def forward(patcher):
+        import comfy.model_management
+
+        comfy.model_management.load_models_gpu([patcher], force_full_load=True)
+        with torch.no_grad():
+            return patcher.model.diffusion_model(
+                noisy, torch.tensor([600.0]), context=conditioning["encoder_hidden_states"],
+                y=conditioning["pooled_projections"], transformer_options={},
+            )  # fmt: skip
+
+    base = forward(model)
+    with torch.no_grad():
+        assert torch.allclose(base, reference.predict(noisy, torch.tensor([600.0]), conditioning), atol=1e-5)
+    patched, skipped = lora_keys_loaded(model, expert)
+    assert skipped == []
+    ours = forward(patched)
+    pipe = build_tiny_sd3()
+    pipe.load_lora_weights(str(expert.parent), weight_name=expert.name)
+    with torch.no_grad():
+        expected = FlowMatchingBackend(pipe, max_sequence_length=16).predict(
+            noisy, torch.tensor([600.0]), conditioning
+        )
+    assert (ours - base).abs().max() > 1e-4
+    assert torch.allclose(ours, expected, atol=1e-5)
