@@ -32,7 +32,16 @@ MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft", "
 ACCEPTED_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt")
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
-EXPECTED = {"selma_full_pipeline", "selma_train_expert", "selma_merge_compare", "selma_evaluate"}
+EXPECTED = {
+    "selma_full_pipeline",
+    "selma_train_expert",
+    "selma_merge_compare",
+    "selma_evaluate",
+    "selma_flux_train_merge",
+}
+# Workflows for models the user brings (their files are not here): checked against the schema, not run on the
+# shipped shapes model.
+REAL_WEIGHTS = {"selma_flux_train_merge"}
 
 
 # ----------------------------------------------------------------------------------------------- schemas
@@ -286,6 +295,7 @@ def all_problems(ui: dict, api: dict, schemas: dict) -> list[str]:
 
 # ----------------------------------------------------------------------------------------------- tests
 UI_FILES = sorted(p for p in WORKFLOWS.glob("*.json") if not p.stem.endswith("_api"))
+SHAPES_FILES = [p for p in UI_FILES if p.stem not in REAL_WEIGHTS]
 
 
 def load(name: str) -> tuple[dict, dict]:
@@ -341,7 +351,7 @@ def test_api_prompt_sets_every_required_input_and_has_an_output_node(path, schem
     assert any(schemas[n["class_type"]].output_node for n in api.values())
 
 
-@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SHAPES_FILES, ids=lambda p: p.stem)
 def test_note_explains_real_checkpoint_and_smoke_settings(path):
     ui, _ = load(path.stem)
     notes = [n["widgets_values"][0] for n in ui["nodes"] if n["type"] in UI_ONLY_TYPES]
@@ -360,7 +370,7 @@ def test_thumbnail_is_a_small_valid_jpeg(path):
         assert image.format == "JPEG" and image.width >= 256 and image.height >= 128
 
 
-@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SHAPES_FILES, ids=lambda p: p.stem)
 def test_every_workflow_runs_on_the_shipped_shapes_model(path):
     ui, api = load(path.stem)
     loaders = [n for n in ui["nodes"] if n["type"].endswith(("Loader", "LoadShippedModel"))]
@@ -369,6 +379,24 @@ def test_every_workflow_runs_on_the_shipped_shapes_model(path):
     assert all(s.startswith("shapes_") for s in skills)  # the world's skills: prompts the model can draw
     evaluators = [n["inputs"] for n in api.values() if n["class_type"] == "SelmaEvaluator"]
     assert all((e["answerer"], e["answerer_model"]) == ("programmatic", "shapes") for e in evaluators)
+
+
+def test_the_flux_workflow_loads_flux_renders_distilled_and_trains_at_24gb_settings():
+    ui, api = load("selma_flux_train_merge")
+    loaders = {n["class_type"]: n["inputs"] for n in api.values() if n["class_type"].endswith("Loader")}
+    assert loaders["UNETLoader"] == {"unet_name": "flux1-dev.safetensors", "weight_dtype": "fp8_e4m3fn"}
+    assert loaders["DualCLIPLoader"]["type"] == "flux" and loaders["VAELoader"]["vae_name"] == "ae.safetensors"
+    samplers = [n["inputs"] for n in api.values() if n["class_type"] == "KSampler"]
+    assert samplers and all(s["cfg"] == 1.0 for s in samplers)  # guidance-distilled: no negative pass
+    assert all(api[s["positive"][0]]["class_type"] == "FluxGuidance" for s in samplers)
+    trains = [n["inputs"] for n in api.values() if n["class_type"] == "SelmaTrainExpert"]
+    assert len(trains) == 2 and all(t["gradient_checkpointing"] and t["resolution"] == 512 for t in trains)
+    assert all(api[t["model"][0]]["class_type"] == "UNETLoader" for t in trains)
+    merge = next(n["inputs"] for n in api.values() if n["class_type"] == "SelmaMergeExperts")
+    assert api[merge["expert_1"][0]]["class_type"] == api[merge["expert_2"][0]]["class_type"] == "SelmaTrainExpert"
+    (text,) = [n["widgets_values"][0] for n in ui["nodes"] if n["type"] in UI_ONLY_TYPES]
+    for needle in ("flux1-dev.safetensors", "t5xxl_fp8_e4m3fn.safetensors", "ae.safetensors", "24 GB", "rank 16"):
+        assert needle in text
 
 
 def test_full_pipeline_trains_one_expert_per_skill_then_merges_and_compares():

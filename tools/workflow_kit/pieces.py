@@ -63,34 +63,35 @@ def skill_expert(
     return train(g, skill, model, clip, vae, dataset.out(0), seed, method=method)
 
 
-def train(g: Graph, skill: str, model: Out, clip: Out, vae: Out, dataset: Out, seed: int, method: str) -> Node:
+def train(
+    g: Graph, skill: str, model: Out, clip: Out, vae: Out, dataset: Out, seed: int, method: str, **settings
+) -> Node:
+    """SELMA Train Expert with the shapes settings (SMOKE); `settings` override node inputs (a real model's)."""
     extra = {"num_styles": 4} if method == "styleinject" else {}
-    return g.add(
-        "SelmaTrainExpert",
-        title=f"Train expert: {skill}",
-        model=model,
-        clip=clip,
-        vae=vae,
-        dataset=dataset,
-        method=method,
-        rank=SMOKE["rank"],
-        alpha=float(SMOKE["rank"]),
-        steps=SMOKE["train_steps"],
-        learning_rate=SMOKE["learning_rate"],
-        batch_size=SMOKE["batch_size"],
-        grad_accumulation=1,
-        resolution=SMOKE["resolution"],
-        seed=seed,
-        save_every=0,
-        gradient_checkpointing=False,
-        run_name=SMOKE["run_name"],
-        preview_every=0,
-        preview_prompt="",
+    values = {
+        "method": method,
+        "rank": SMOKE["rank"],
+        "alpha": float(SMOKE["rank"]),
+        "steps": SMOKE["train_steps"],
+        "learning_rate": SMOKE["learning_rate"],
+        "batch_size": SMOKE["batch_size"],
+        "grad_accumulation": 1,
+        "resolution": SMOKE["resolution"],
+        "seed": seed,
+        "save_every": 0,
+        "gradient_checkpointing": False,
+        "run_name": SMOKE["run_name"],
+        "preview_every": 0,
+        "preview_prompt": "",
         **extra,
+        **settings,
+    }
+    return g.add(
+        "SelmaTrainExpert", title=f"Train expert: {skill}", model=model, clip=clip, vae=vae, dataset=dataset, **values
     )
 
 
-def merge(g: Graph, experts: list[Out], save_as: str) -> Node:
+def merge(g: Graph, experts: list[Out], save_as: str, run_name: str = SMOKE["run_name"]) -> Node:
     """SELMA Merge Experts into models/loras/selma/<run>-<save_as>.safetensors (one name per workflow: the node
     refuses to replace another recipe's merge)."""
     sockets = {f"expert_{k}": out for k, out in enumerate(experts, start=1)}
@@ -102,7 +103,7 @@ def merge(g: Graph, experts: list[Out], save_as: str) -> Node:
         rank=0,
         density=0.5,
         seed=0,
-        save_name=f"selma/{SMOKE['run_name']}-{save_as}.safetensors",
+        save_name=f"selma/{run_name}-{save_as}.safetensors",
         expert_files="",
         **sockets,
     )

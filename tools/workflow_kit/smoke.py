@@ -54,7 +54,7 @@ resolution to the same size; pick a general skill (counting, spatial, attribute_
 For a smoke run with random weights, from ComfyUI's folder:
 `python custom_nodes/comfyui-selma/selma/testing/random_sd15.py models` writes
 random_sd15_unet.safetensors / random_clip_l.safetensors / random_sd15_vae.safetensors for the
-Load Diffusion Model / Load CLIP / Load VAE nodes. DiT models (FLUX, SD3.5) are not supported yet.
+Load Diffusion Model / Load CLIP / Load VAE nodes. FLUX.1: the *selma_flux_train_merge* workflow.
 
 ## Settings (and where to change them)
 {lines}

@@ -6,10 +6,18 @@ A module's name is the file stem it writes in example_workflows/ and api_workflo
 
 from . import (
     selma_evaluate,
+    selma_flux_train_merge,
     selma_full_pipeline,
     selma_merge_compare,
     selma_styleinject_inspect,
     selma_train_expert,
 )
 
-SPECS = (selma_full_pipeline, selma_train_expert, selma_merge_compare, selma_styleinject_inspect, selma_evaluate)
+SPECS = (
+    selma_full_pipeline,
+    selma_train_expert,
+    selma_merge_compare,
+    selma_styleinject_inspect,
+    selma_evaluate,
+    selma_flux_train_merge,
+)
