@@ -30,6 +30,7 @@ OBJECT_INFO = SHARED / "comfyui" / "object_info.json"
 UI_ONLY_TYPES = {"Note", "MarkdownNote"}  # front-end nodes: in saved workflows, never in object_info or API prompts
 MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft", ".gguf")
 ACCEPTED_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt")
+VIRTUAL_FILE_CHOICES = {"pixel_space"}
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 EXPECTED = {
@@ -67,8 +68,10 @@ class Input:
 
     @property
     def is_file_list(self) -> bool:
+        # a folder's files; on a server with none, only the virtual entries ComfyUI adds (VAELoader: pixel_space)
         return self.type == "COMBO" and (
-            not self.choices or any(str(c).endswith(MODEL_FILE_SUFFIXES) for c in self.choices)
+            set(self.choices or ()) <= VIRTUAL_FILE_CHOICES
+            or any(str(c).endswith(MODEL_FILE_SUFFIXES) for c in self.choices)
         )
 
 
