@@ -24,6 +24,7 @@ from .diffusers_folder import (
     DiffusersFolderError,
     _read_config,
     _weights,
+    build_model,
     check_loaded,
     clip_l_parts,
     clip_l_state,
@@ -67,8 +68,6 @@ def load_flux_model(folder: Path) -> Any:
     """The folder's transformer as a ComfyUI MODEL (a ModelPatcher over `comfy.model_base.Flux`)."""
     import comfy.latent_formats
     import comfy.model_detection
-    import comfy.model_management
-    import comfy.model_patcher
     import comfy.supported_models
 
     folder = Path(folder)
@@ -89,21 +88,7 @@ def load_flux_model(folder: Path) -> Any:
     converted = comfy.model_detection.convert_diffusers_mmdit(_weights(folder, "transformer"), "")
     if converted is None:
         raise DiffusersFolderError(f"{folder / 'transformer'} does not hold FluxTransformer2DModel weights")
-    model_config = ModelConfig(unet_config)
-    load_device = comfy.model_management.get_torch_device()
-    dtypes = ModelConfig.supported_inference_dtypes
-    parameters = sum(t.numel() for t in converted.values())
-    dtype = comfy.model_management.unet_dtype(model_params=parameters, supported_dtypes=dtypes)
-    model_config.set_inference_dtype(dtype, comfy.model_management.unet_manual_cast(dtype, load_device, dtypes))
-    model = model_config.get_model(converted, device=comfy.model_management.unet_inital_load_device(parameters, dtype))
-    missing, unexpected = model.diffusion_model.load_state_dict(converted, strict=False)
-    if missing or unexpected:
-        raise DiffusersFolderError(
-            f"{folder / 'transformer'} does not fit the FLUX model built from its config: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}"
-        )
-    offload = comfy.model_management.unet_offload_device()
-    return comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload)
+    return build_model(ModelConfig(unet_config), converted, folder / "transformer")
 
 
 def load_flux_clip(folder: Path) -> Any:

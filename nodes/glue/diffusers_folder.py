@@ -159,20 +159,25 @@ def load_model(folder: Path) -> Any:
     renamed = {ldm: state.pop(name) for name, ldm in names.items() if name in state}
     if state:
         raise DiffusersFolderError(f"{folder / 'unet'}: weights the UNet has no place for: {sorted(state)[:5]}")
-    model_config = ModelConfig(unet_config)
+    return build_model(ModelConfig(unet_config), renamed, folder / "unet")
+
+
+def build_model(model_config: Any, state: dict[str, torch.Tensor], where: Path) -> Any:
+    """A ComfyUI MODEL (ModelPatcher) of `model_config` holding the weights `state` (ComfyUI's names), with the
+    dtype and devices ComfyUI's own loaders would pick; `where` names the weights in the error if they do not fit."""
+    import comfy.model_management
+    import comfy.model_patcher
+
     load_device = comfy.model_management.get_torch_device()
-    parameters = sum(t.numel() for t in renamed.values())
-    dtypes = ModelConfig.supported_inference_dtypes
-    unet_dtype = comfy.model_management.unet_dtype(model_params=parameters, supported_dtypes=dtypes)
-    manual_cast = comfy.model_management.unet_manual_cast(unet_dtype, load_device, dtypes)
-    model_config.set_inference_dtype(unet_dtype, manual_cast)
-    initial_device = comfy.model_management.unet_inital_load_device(parameters, unet_dtype)
-    model = model_config.get_model(renamed, device=initial_device)
-    missing, unexpected = model.diffusion_model.load_state_dict(renamed, strict=False)
+    parameters = sum(t.numel() for t in state.values())
+    dtypes = type(model_config).supported_inference_dtypes
+    dtype = comfy.model_management.unet_dtype(model_params=parameters, supported_dtypes=dtypes)
+    model_config.set_inference_dtype(dtype, comfy.model_management.unet_manual_cast(dtype, load_device, dtypes))
+    model = model_config.get_model(state, device=comfy.model_management.unet_inital_load_device(parameters, dtype))
+    missing, unexpected = model.diffusion_model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise DiffusersFolderError(
-            f"{folder / 'unet'} does not fit the UNet built from its config: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}"
+            f"{where} does not fit the model built from its config: missing {missing[:5]}, unexpected {unexpected[:5]}"
         )
     offload = comfy.model_management.unet_offload_device()
     return comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload)

@@ -12,15 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .diffusers_folder import DiffusersFolderError, _read_config, _weights
+from .diffusers_folder import DiffusersFolderError, _read_config, _weights, build_model
 
 
 def load_sd3_model(folder: Path) -> Any:
     """The folder's transformer as a ComfyUI MODEL (a ModelPatcher over `comfy.model_base.SD3`)."""
     import comfy.latent_formats
     import comfy.model_detection
-    import comfy.model_management
-    import comfy.model_patcher
     import comfy.supported_models
 
     folder = Path(folder)
@@ -46,18 +44,4 @@ def load_sd3_model(folder: Path) -> Any:
         latent_format = LatentFormat
         sampling_settings = {"shift": float(scheduler.get("shift", 3.0))}
 
-    model_config = ModelConfig(unet_config)
-    load_device = comfy.model_management.get_torch_device()
-    dtypes = ModelConfig.supported_inference_dtypes
-    parameters = sum(t.numel() for t in converted.values())
-    dtype = comfy.model_management.unet_dtype(model_params=parameters, supported_dtypes=dtypes)
-    model_config.set_inference_dtype(dtype, comfy.model_management.unet_manual_cast(dtype, load_device, dtypes))
-    model = model_config.get_model(converted, device=comfy.model_management.unet_inital_load_device(parameters, dtype))
-    missing, unexpected = model.diffusion_model.load_state_dict(converted, strict=False)
-    if missing or unexpected:
-        raise DiffusersFolderError(
-            f"{folder / 'transformer'} does not fit the SD3 model built from it: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}"
-        )
-    offload = comfy.model_management.unet_offload_device()
-    return comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload)
+    return build_model(ModelConfig(unet_config), converted, folder / "transformer")

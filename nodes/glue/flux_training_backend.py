@@ -23,20 +23,13 @@ import torch
 
 from ...selma.experts.lora_expert import LoraExpert, LoraModule
 from ...selma.experts.lora_files import fingerprint_unet, lora_expert_from_peft
-from ...selma.training.flow_matching import (
-    FlowTimesteps,
-    flow_noisy,
-    flow_target,
-    sample_flow_timesteps,
-    scheduler_timesteps,
-    sigmas_of,
-)
+from ...selma.training.flow_matching import FlowMatchingObjective, FlowTimesteps, scheduler_timesteps
 from .training_backend import ComfyBackend
 
 GRID = {"num_train_timesteps": 1000, "use_dynamic_shifting": True}  # FLUX.1-dev's: trained unshifted
 
 
-class ComfyFluxBackend(ComfyBackend):
+class ComfyFluxBackend(FlowMatchingObjective, ComfyBackend):
     """A `DenoiserBackend` over a ComfyUI FLUX MODEL + CLIP + VAE (the UNet parts of ComfyBackend are replaced)."""
 
     family = "flux"
@@ -68,15 +61,6 @@ class ComfyFluxBackend(ComfyBackend):
             contexts.append(cond)
             pooled.append(pool)
         return {"context": _same_length(contexts).to(self.device, torch.float32), "y": torch.cat(pooled).float()}
-
-    def sample_timesteps(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return sample_flow_timesteps(self._grid, n, generator, self.draw).to(self.device)
-
-    def add_noise(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-        return flow_noisy(latents, noise, sigmas_of(timesteps, self.num_train_timesteps, latents.ndim))
-
-    def target(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-        return flow_target(latents, noise)
 
     def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, conditioning: Any) -> torch.Tensor:
         dtype = self.base_model.manual_cast_dtype or self.base_model.get_dtype()

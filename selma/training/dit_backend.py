@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ..experts.lora_files import fingerprint_unet
-from .flow_matching import FlowTimesteps, flow_noisy, flow_target, sample_flow_timesteps, sigmas_of
+from .flow_matching import FlowMatchingObjective, FlowTimesteps, scheduler_timesteps
 
 FAMILIES = {"FluxPipeline": "flux", "StableDiffusion3Pipeline": "sd3"}
 _TEXT_ENCODERS = ("text_encoder", "text_encoder_2", "text_encoder_3")
@@ -32,7 +32,7 @@ def pipeline_family(pipeline: Any) -> str | None:
     return None
 
 
-class FlowMatchingBackend:
+class FlowMatchingBackend(FlowMatchingObjective):
     """A `DenoiserBackend` (and `PreviewRenderer`) over a FluxPipeline or a StableDiffusion3Pipeline."""
 
     def __init__(
@@ -70,8 +70,6 @@ class FlowMatchingBackend:
                 encoder.to(device=self.device, dtype=self.dtype)
                 encoder.requires_grad_(False)
         self.num_train_timesteps = int(pipeline.scheduler.config.num_train_timesteps)
-        from .flow_matching import scheduler_timesteps
-
         self._grid = scheduler_timesteps(dict(pipeline.scheduler.config))
         self.vae_scale_factor = 2 ** (len(pipeline.vae.config.block_out_channels) - 1)
 
@@ -103,15 +101,6 @@ class FlowMatchingBackend:
                     max_sequence_length=self.max_sequence_length,
                 )
         return {"encoder_hidden_states": embeds.float(), "pooled_projections": pooled.float()}
-
-    def sample_timesteps(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return sample_flow_timesteps(self._grid, n, generator, self.draw).to(self.device)
-
-    def add_noise(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-        return flow_noisy(latents, noise, sigmas_of(timesteps, self.num_train_timesteps, latents.ndim))
-
-    def target(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-        return flow_target(latents, noise)
 
     def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, conditioning: Any) -> torch.Tensor:
         hidden = conditioning["encoder_hidden_states"].to(self.dtype)

@@ -73,3 +73,23 @@ def flow_noisy(latents: torch.Tensor, noise: torch.Tensor, sigmas: torch.Tensor)
 def flow_target(latents: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """The velocity the model should predict."""
     return noise - latents
+
+
+class FlowMatchingObjective:
+    """The objective's part of a `DenoiserBackend` (`sample_timesteps`, `add_noise`, `target`), shared by the
+    headless DiT backend and ComfyUI's FLUX one; the backend sets `device`, `draw` (FlowTimesteps), `_grid`
+    (`scheduler_timesteps`) and `num_train_timesteps`."""
+
+    device: torch.device
+    draw: FlowTimesteps
+    num_train_timesteps: int
+    _grid: torch.Tensor
+
+    def sample_timesteps(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return sample_flow_timesteps(self._grid, n, generator, self.draw).to(self.device)
+
+    def add_noise(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        return flow_noisy(latents, noise, sigmas_of(timesteps, self.num_train_timesteps, latents.ndim))
+
+    def target(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        return flow_target(latents, noise)
