@@ -24,9 +24,9 @@ CATEGORY = "SELMA/experts"
 class SelmaTrainExpert:
     DESCRIPTION = (
         "Trains one skill expert (LoRA, SELMA's recipe by default) on a SELMA dataset, with the MODEL, CLIP and "
-        "VAE you have loaded (SD1.x, SD2.x, SDXL, FLUX.1 LoRA). Cancel keeps the last checkpoint; running again "
-        "resumes it. The expert is saved in models/loras/selma/ (StyleInject: models/styleinject/selma/) and applied "
-        "to the MODEL output."
+        "VAE you have loaded (SD1.x, SD2.x, SDXL; FLUX.1 and SD3 LoRA). Cancel keeps the last checkpoint; running "
+        "again resumes it. The expert is saved in models/loras/selma/ (StyleInject: models/styleinject/selma/) and "
+        "applied to the MODEL output."
     )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("SELMA_EXPERT", "MODEL", "IMAGE")
@@ -45,7 +45,7 @@ class SelmaTrainExpert:
             "required": {
                 "model": (
                     "MODEL",
-                    {"tooltip": "the model to teach (SD1.x, SD2.x, SDXL, FLUX.1); it is cloned, never changed"},
+                    {"tooltip": "the model to teach (SD1.x, SD2.x, SDXL, FLUX.1, SD3); it is cloned, never changed"},
                 ),
                 "clip": ("CLIP", {"tooltip": "encodes the dataset's prompts (cached once)"}),
                 "vae": ("VAE", {"tooltip": "encodes the dataset's images to latents (cached once)"}),
@@ -132,7 +132,7 @@ class SelmaTrainExpert:
         import torch
 
         from ..selma.training.loop import train_expert
-        from .glue.flux_training_backend import comfy_training_backend
+        from .glue.dit_training_backend import comfy_training_backend
 
         config = TrainConfig(
             method=method,
@@ -157,9 +157,9 @@ class SelmaTrainExpert:
             progress(step, total)
 
         with torch.inference_mode(False):
-            backend = comfy_training_backend(model, clip, vae, resolution)  # FLUX.1 or an SD-family UNet
-            if method == "styleinject" and getattr(backend, "family", None) == "flux":
-                raise ValueError("StyleInject on FLUX is not supported in ComfyUI yet; use method 'lora'")
+            backend = comfy_training_backend(model, clip, vae, resolution)  # FLUX.1, SD3 or an SD-family UNet
+            if method == "styleinject" and getattr(backend, "family", None):
+                raise ValueError("StyleInject on FLUX / SD3 is not supported in ComfyUI yet; use method 'lora'")
             try:
                 backend.prepare()
                 result = train_expert(

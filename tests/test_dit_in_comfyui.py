@@ -205,3 +205,66 @@ def test_stock_loraloader_consumes_every_key_of_an_sd3_expert(comfy, node_packag
         )
     assert (ours - base).abs().max() > 1e-4
     assert torch.allclose(ours, expected, atol=1e-5)
+
+
+@pytest.mark.comfyui
+def test_selma_train_expert_trains_an_sd3_model_in_comfyui(comfy, comfy_folders, node_package, tmp_path):
+    """The node on ComfyUI's SD3 MODEL and CLIP (CLIP-L + CLIP-G + T5): the expert (fused qkv split into
+    diffusers' names) loads in stock LoraLoader with every key consumed and in diffusers, with equal outputs."""
+    import comfy.model_management
+    from comfyui_selma.nodes.glue.diffusers_sd3_folder import load_sd3_folder
+    from comfyui_selma.nodes.training import SelmaTrainExpert
+    from diffusers import StableDiffusion3Pipeline
+
+    from selma.datasets.rendering import DatasetResult
+    from selma.testing.comfy_lora import lora_keys_loaded
+
+    build_tiny_sd3(tmp_path / "sd3")
+    folder = comfy_folders / "output" / "sd3-colours"
+    writer = DatasetWriter(folder)
+    for index, rgb in enumerate([(230, 20, 20), (20, 200, 40), (30, 40, 220)]):
+        writer.add(Image.new("RGB", (32, 32), rgb), f"a picture in colour {index}", index)
+    model, clip, vae = load_sd3_folder(tmp_path / "sd3")
+    cond, pooled = clip.encode_from_tokens(clip.tokenize("a picture in colour 1"), return_pooled=True)
+    assert cond.shape[-1] == 4096 and pooled.shape == (1, 64)  # ComfyUI's SD3 layout: CLIP-L+G padded, then T5
+
+    reference = FlowMatchingBackend(build_tiny_sd3(), max_sequence_length=16)
+    conditioning = reference.encode_prompts(["a picture in colour 1"])
+    noisy = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(4))
+
+    def forward(patcher):
+        comfy.model_management.load_models_gpu([patcher], force_full_load=True)
+        with torch.no_grad():
+            return patcher.model.diffusion_model(
+                noisy, torch.tensor([600.0]), context=conditioning["encoder_hidden_states"],
+                y=conditioning["pooled_projections"], transformer_options={},
+            )  # fmt: skip
+
+    base = forward(model)
+    out = SelmaTrainExpert().train(
+        model, clip, vae, DatasetResult(folder, "sd3-colours", 3, prompts=3), "lora", rank=4, alpha=8.0, steps=3,
+        learning_rate=5e-3, batch_size=2, grad_accumulation=1, resolution=32, seed=0, save_every=0,
+        gradient_checkpointing=True, run_name="sd3-test",
+    )  # fmt: skip
+    expert, trained_model, _ = out["result"]
+    assert load_lora_expert_family(expert.path) == "sd3"
+    patched, skipped = lora_keys_loaded(model, expert.path)
+    assert skipped == []
+    expected = forward(patched)
+    assert torch.allclose(forward(trained_model), expected, atol=1e-6)
+    assert (expected - base).abs().max() > 1e-4
+
+    pipe = StableDiffusion3Pipeline.from_pretrained(str(tmp_path / "sd3"))
+    pipe.load_lora_weights(str(expert.path.parent), weight_name=expert.path.name)
+    with torch.no_grad():
+        in_diffusers = FlowMatchingBackend(pipe, max_sequence_length=16).predict(
+            noisy, torch.tensor([600.0]), conditioning
+        )
+    assert torch.allclose(in_diffusers, expected, atol=1e-5)
+    assert torch.equal(forward(model), base)  # the input MODEL is untouched
+
+
+def load_lora_expert_family(path) -> str:
+    from selma.experts.lora_files import load_lora_expert
+
+    return load_lora_expert(path).metadata["family"]

@@ -213,7 +213,7 @@ def clip_l_parts(folder: Path, part: str = "text_encoder", tokenizer_part: str =
 def clip_l_state(folder: Path, embedding_rows: int, part: str = "text_encoder") -> dict[str, torch.Tensor]:
     """A folder's CLIP text encoder weights as ComfyUI's CLIP text model names them."""
     state = {  # transformers 5 saves a CLIPTextModel without its `text_model.` prefix; ComfyUI's keeps it
-        key if key.startswith("text_model.") else f"text_model.{key}": value
+        key if key.startswith(("text_model.", "text_projection.")) else f"text_model.{key}": value
         for key, value in _weights(folder, part).items()
     }
     # ComfyUI's CLIP embedding has CLIP's 49,408 rows whatever the config says; a smaller vocabulary fills the

@@ -30,6 +30,8 @@ from transformers import (
 from .tiny_models import _clip_text_config, _learn_merges, _seeded, _word_list, build_tiny_clip_tokenizer
 
 T5_WIDTH = 32
+# SD3's T5 keeps T5-XXL's width: ComfyUI's SD3 text encoder pads the CLIP-L+G features to 4096 to stack them on it
+SD3_T5_WIDTH = 4096
 # FLUX.1-dev's scheduler config; schnell has use_dynamic_shifting false and shift 1.0
 FLUX_SCHEDULER = {
     "num_train_timesteps": 1000,
@@ -60,11 +62,11 @@ def build_t5_tokenizer(words: list[str], max_length: int = 512) -> PreTrainedTok
     )
 
 
-def _t5(seed: int, stream: int):
+def _t5(seed: int, stream: int, width: int = T5_WIDTH):
     tokenizer = build_t5_tokenizer(_word_list())
     config = T5Config(
         vocab_size=len(tokenizer),
-        d_model=T5_WIDTH,
+        d_model=width,
         d_kv=8,
         d_ff=64,
         num_layers=2,
@@ -143,7 +145,7 @@ def build_tiny_sd3(
             num_layers=1,  # ComfyUI's MMDiT ties the depth to the width (64 per block): one block of 64
             attention_head_dim=64,
             num_attention_heads=1,
-            joint_attention_dim=T5_WIDTH,
+            joint_attention_dim=SD3_T5_WIDTH,
             caption_projection_dim=64,
             pooled_projection_dim=64,  # the two CLIP projections, concatenated
             out_channels=4,
@@ -151,10 +153,12 @@ def build_tiny_sd3(
         )
     tokenizer = build_tiny_clip_tokenizer()
     with _seeded(seed, 2):
-        text_encoder = CLIPTextModelWithProjection(_clip_text_config(tokenizer, hidden_act="gelu")).eval()
+        # three layers: SD3 reads the penultimate one, which ComfyUI allows only below the last two
+        text_encoder = CLIPTextModelWithProjection(_clip_text_config(tokenizer, hidden_act="gelu", layers=3)).eval()
     with _seeded(seed, 4):
-        text_encoder_2 = CLIPTextModelWithProjection(_clip_text_config(tokenizer, hidden_act="gelu")).eval()
-    tokenizer_3, text_encoder_3 = _t5(seed, 3)
+        text_encoder_2 = CLIPTextModelWithProjection(_clip_text_config(tokenizer, hidden_act="gelu", layers=3))
+        text_encoder_2 = text_encoder_2.eval()
+    tokenizer_3, text_encoder_3 = _t5(seed, 3, SD3_T5_WIDTH)
     pipe = StableDiffusion3Pipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(**SD3_SCHEDULER),
         vae=_vae(seed, 4, sample_size, scaling=1.5305, shift=0.0609),

@@ -157,12 +157,14 @@ def build_clip_tokenizer(words: list[str], *, max_length: int) -> CLIPTokenizer:
         return CLIPTokenizer.from_pretrained(tmp, model_max_length=max_length)
 
 
-def _clip_text_config(tokenizer: CLIPTokenizer, *, hidden_act: str, projection_dim: int = 32) -> CLIPTextConfig:
+def _clip_text_config(
+    tokenizer: CLIPTokenizer, *, hidden_act: str, projection_dim: int = 32, layers: int = 2
+) -> CLIPTextConfig:
     return CLIPTextConfig(
         vocab_size=len(tokenizer),
         hidden_size=32,
         intermediate_size=64,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         num_attention_heads=4,
         max_position_embeddings=tokenizer.model_max_length,
         hidden_act=hidden_act,
