@@ -46,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", required=True, help="base model: a diffusers folder, a .safetensors/.ckpt file, or a hub id"
     )
+    parser.add_argument(
+        "--config-folder",
+        help="single-file checkpoints: a diffusers folder (or, for FLUX/SD3, a hub id) of the same architecture "
+        "whose configs, text encoders and VAE complete the file",
+    )
     parser.add_argument("--skill", action="append", required=True, help="skill to train; repeatable")
     parser.add_argument(
         "--data",
@@ -144,7 +149,12 @@ def run(args: argparse.Namespace) -> int:
     # Under `accelerate launch` (or torchrun) this is the process's rank and device. On a machine without a GPU
     # accelerate only forms a multi-process (gloo) group when told to use the CPU.
     state = PartialState(cpu=resolve_device("auto") == "cpu")
-    backend = load_diffusers_backend(args.model, device=state.device, dtype=config.weight_dtype(state.device.type))
+    backend = load_diffusers_backend(
+        args.model,
+        device=state.device,
+        dtype=config.weight_dtype(state.device.type),
+        config_folder=args.config_folder,
+    )
     for skill in args.skill:
         with TqdmProgress(desc=f"train/{skill}", unit="step") as progress:
 

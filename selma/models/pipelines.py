@@ -241,10 +241,62 @@ def _load_pretrained(source: str, kind: str, torch_dtype: torch.dtype) -> Diffus
         ) from None
 
 
+def dit_family(keys: Iterable[str]) -> str | None:
+    """'flux' or 'sd3' for a FLUX.1 / SD3 checkpoint (original BFL/Stability keys, ComfyUI's, or diffusers'), else
+    None."""
+    names = {k.removeprefix("model.diffusion_model.") for k in keys}
+    if any(k.startswith(("double_blocks.", "single_blocks.", "single_transformer_blocks.")) for k in names):
+        return "flux"
+    if (
+        any(k.startswith("joint_blocks.") for k in names)
+        or {"pos_embed.proj.weight", "context_embedder.weight"} <= names
+    ):
+        return "sd3"
+    return None
+
+
+def _load_dit_single_file(
+    path: Path, family: str, keys: list[str], torch_dtype: torch.dtype, config_folder: str | Path | None
+) -> DiffusionPipeline:
+    """A FLUX.1 / SD3 file: a whole pipeline (transformer + text encoders + VAE in one file, as SD3.5's), or the
+    transformer alone (flux1-dev.safetensors, a fine-tune) with the rest from `config_folder`."""
+    import diffusers
+
+    pipeline_class = {"flux": diffusers.FluxPipeline, "sd3": diffusers.StableDiffusion3Pipeline}[family]
+    transformer_class = {"flux": diffusers.FluxTransformer2DModel, "sd3": diffusers.SD3Transformer2DModel}[family]
+    name = {"flux": "FLUX.1", "sd3": "SD3"}[family]
+    complete = any(k.startswith("text_encoders.") for k in keys)
+    if config_folder is None and not complete:
+        raise ValueError(
+            f"{path.name} holds a {name} transformer only; pass config_folder= (CLI: --config-folder) a diffusers "
+            f"{name} folder or hub id (e.g. black-forest-labs/FLUX.1-dev) for its text encoders, VAE and configs"
+        )
+    kwargs: dict = _dtype_kwarg(torch_dtype)
+    source = (
+        str(Path(config_folder).expanduser())
+        if config_folder is not None and Path(config_folder).expanduser().is_dir()
+        else config_folder
+    )
+    try:
+        if complete:
+            return pipeline_class.from_single_file(str(path), **({"config": source} if source else {}), **kwargs)
+        transformer = transformer_class.from_single_file(str(path), config=source, subfolder="transformer", **kwargs)
+        return pipeline_class.from_pretrained(source, transformer=transformer, **kwargs)
+    except Exception as e:
+        raise ModelLoadError(
+            f"could not assemble {path.name} as {pipeline_class.__name__} with {source} ({type(e).__name__}: {e}); "
+            f"config_folder must be a diffusers {name} folder or hub id of the same architecture"
+        ) from None
+
+
 def _load_single_file(path: Path, torch_dtype: torch.dtype, config_folder: str | Path | None) -> DiffusionPipeline:
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    architecture = checkpoint_architecture(read_checkpoint_keys(path), str(path))
+    keys = read_checkpoint_keys(path)
+    family = dit_family(keys)
+    if family is not None:
+        return _load_dit_single_file(path, family, keys, torch_dtype, config_folder)
+    architecture = checkpoint_architecture(keys, str(path))
     pipeline_class = StableDiffusionXLPipeline if architecture == "sdxl" else StableDiffusionPipeline
     kwargs: dict = _dtype_kwarg(torch_dtype)
     if config_folder is not None:

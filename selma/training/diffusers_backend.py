@@ -138,7 +138,11 @@ class DiffusersBackend:
 
 
 def load_diffusers_backend(
-    model: str | Path | Any, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    model: str | Path | Any,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    config_folder: str | Path | None = None,
 ) -> Any:
     """A backend from a pipeline object, a diffusers folder, a single-file checkpoint or a hub id (loading goes
     through `selma.models.pipelines.load_pipeline`): a `DiffusersBackend` for SD1.x/2.x/SDXL UNets, a
@@ -149,7 +153,7 @@ def load_diffusers_backend(
         dtype_name = {torch.float16: "float16", torch.bfloat16: "bfloat16"}.get(dtype, "float32")
         device = torch.device(device)
         device_name = "cpu" if device.type == "cpu" else str(device)  # accelerate's multi-CPU device is "cpu:0"
-        model = load_pipeline(model, device=device_name, dtype=dtype_name)
+        model = load_pipeline(model, device=device_name, dtype=dtype_name, config_folder=config_folder)
     from .dit_backend import FlowMatchingBackend, pipeline_family
 
     if pipeline_family(model) is not None:  # FLUX.1 / SD3: the flow-matching objective on the transformer
