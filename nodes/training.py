@@ -100,6 +100,14 @@ class SelmaTrainExpert:
                     {"default": "", "multiline": True, "tooltip": "drawn every preview_every steps"},
                 ),
                 "num_styles": ("INT", {"default": 4, "min": 1, "max": 64, "tooltip": "styleinject: routed styles"}),
+                "aspect_buckets": (
+                    "BOOLEAN",
+                    {
+                        "default": False,
+                        "tooltip": "mixed-size datasets: each image at the bucket nearest its aspect (about "
+                        "resolution² px, multiples of 64, up to 2:1) instead of a square crop",
+                    },
+                ),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
@@ -127,6 +135,7 @@ class SelmaTrainExpert:
         preview_every=0,
         preview_prompt="",
         num_styles=4,
+        aspect_buckets=False,
         unique_id=None,
     ):
         import torch
@@ -149,6 +158,7 @@ class SelmaTrainExpert:
             preview_every=preview_every if preview_prompt.strip() else 0,
             preview_prompts=tuple(p for p in preview_prompt.splitlines() if p.strip()),
             **({"num_styles": num_styles} if method == "styleinject" else {}),
+            aspect_buckets=aspect_buckets,
         )
         progress = progress_reporter(steps)
 

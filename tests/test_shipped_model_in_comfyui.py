@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from selma.experts.lora_files import load_lora_expert
 from selma.shapes.model import load_shapes_pipeline, shapes_model_dir, unet_config
 from selma.testing.comfy_lora import lora_keys_loaded
 
@@ -140,10 +141,13 @@ def test_selma_trains_merges_and_injects_on_the_shipped_model(comfy, comfy_folde
         train = dict(rank=4, alpha=4.0, steps=4, learning_rate=1e-2, batch_size=2, grad_accumulation=1)
         out = SelmaTrainExpert().train(
             model, clip, vae, dataset, "lora", **train, resolution=64, seed=seed, save_every=0,
-            gradient_checkpointing=False, run_name="shapes-test",
+            gradient_checkpointing=False, run_name="shapes-test", aspect_buckets=bool(seed),
         )  # fmt: skip
         expert, trained_model, curve = out["result"]
         assert curve.ndim == 4 and expert.path.is_file()
+        assert load_lora_expert(expert.path).metadata["config"]["aspect_buckets"] is bool(
+            seed
+        )  # the widget reached it
         assert not torch.allclose(unet_output(trained_model, context), base, atol=1e-4)
         patched, skipped = lora_keys_loaded(model, expert.path)
         assert skipped == [] and not torch.allclose(unet_output(patched, context), base, atol=1e-4)
