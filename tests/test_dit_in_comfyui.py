@@ -73,6 +73,25 @@ def _patched_forward(patcher, conditioning, noisy) -> torch.Tensor:
 
 
 @pytest.mark.comfyui
+@pytest.mark.parametrize("family", ["flux", "sd3"])
+def test_the_folders_vae_scaling_and_shift_are_the_models_latent_format(comfy, node_package, family, tmp_path):
+    """ComfyUI's FLUX/SD3 latent formats set their factors in __init__: the folder's must win there."""
+    import json
+
+    from comfyui_selma.nodes.glue.diffusers_flux_folder import load_flux_model
+    from comfyui_selma.nodes.glue.diffusers_sd3_folder import load_sd3_model
+
+    (build_tiny_flux if family == "flux" else build_tiny_sd3)(tmp_path / family)
+    config_path = tmp_path / family / "vae" / "config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "scaling_factor": 0.5, "shift_factor": 0.25}))
+    model = (load_flux_model if family == "flux" else load_sd3_model)(tmp_path / family).model
+    latents = torch.randn(1, 4, 8, 8)
+    assert torch.allclose(model.process_latent_in(latents), (latents - 0.25) * 0.5)
+    assert model.latent_format.latent_channels == 4 and model.latent_format.latent_rgb_factors is None
+
+
+@pytest.mark.comfyui
 def test_comfyuis_flux_built_from_the_folder_gives_the_diffusers_output(comfy, node_package, flux_folder):
     from comfyui_selma.nodes.glue.diffusers_flux_folder import load_flux_model
 

@@ -29,6 +29,7 @@ from .diffusers_folder import (
     clip_l_parts,
     clip_l_state,
     load_vae,
+    vae_latent_format,
 )
 
 
@@ -75,13 +76,8 @@ def load_flux_model(folder: Path) -> Any:
     vae_config = _read_config(folder, "vae")
     scheduler = _read_config(folder, "scheduler", "scheduler_config.json")
 
-    class LatentFormat(comfy.latent_formats.Flux):
-        latent_channels = int(vae_config["latent_channels"])
-        scale_factor = float(vae_config.get("scaling_factor", 0.3611))
-        shift_factor = float(vae_config.get("shift_factor") or 0.0)
-
     class ModelConfig(comfy.supported_models.Flux):
-        latent_format = LatentFormat
+        latent_format = vae_latent_format(comfy.latent_formats.Flux, vae_config)
         # ComfyUI samples FLUX with a resolution-independent shift; the folder's static one where it has one
         sampling_settings = {} if scheduler.get("use_dynamic_shifting") else {"shift": scheduler.get("shift", 1.0)}
 

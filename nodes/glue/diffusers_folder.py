@@ -162,6 +162,22 @@ def load_model(folder: Path) -> Any:
     return build_model(ModelConfig(unet_config), renamed, folder / "unet")
 
 
+def vae_latent_format(base: type, vae_config: Mapping[str, Any]) -> type:
+    """ComfyUI's latent format `base` (latent_formats.Flux, .SD3) with the folder VAE's channels, scaling and shift.
+    Those formats set their factors in `__init__`, so they are set there too (class attributes would be shadowed);
+    the preview colours and decoder of `base` fit its own channel count only, so another count previews without."""
+    channels = int(vae_config["latent_channels"])
+
+    def __init__(self) -> None:
+        base.__init__(self)
+        self.scale_factor = float(vae_config.get("scaling_factor") or self.scale_factor)
+        self.shift_factor = float(vae_config.get("shift_factor") or 0.0)
+        if channels != base.latent_channels:
+            self.latent_rgb_factors = self.latent_rgb_factors_bias = self.taesd_decoder_name = None
+
+    return type(f"Folder{base.__name__}", (base,), {"latent_channels": channels, "__init__": __init__})
+
+
 def build_model(model_config: Any, state: dict[str, torch.Tensor], where: Path) -> Any:
     """A ComfyUI MODEL (ModelPatcher) of `model_config` holding the weights `state` (ComfyUI's names), with the
     dtype and devices ComfyUI's own loaders would pick; `where` names the weights in the error if they do not fit."""

@@ -25,6 +25,7 @@ from .diffusers_folder import (
     clip_l_parts,
     clip_l_state,
     load_vae,
+    vae_latent_format,
 )
 
 
@@ -48,13 +49,8 @@ def load_sd3_model(folder: Path) -> Any:
     vae_config = _read_config(folder, "vae")
     scheduler = _read_config(folder, "scheduler", "scheduler_config.json")
 
-    class LatentFormat(comfy.latent_formats.SD3):
-        latent_channels = int(vae_config["latent_channels"])
-        scale_factor = float(vae_config.get("scaling_factor", 1.5305))
-        shift_factor = float(vae_config.get("shift_factor") or 0.0)
-
     class ModelConfig(comfy.supported_models.SD3):
-        latent_format = LatentFormat
+        latent_format = vae_latent_format(comfy.latent_formats.SD3, vae_config)
         sampling_settings = {"shift": float(scheduler.get("shift", 3.0))}
 
     return build_model(ModelConfig(unet_config), converted, folder / "transformer")
