@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from selma.datasets.files import DatasetWriter
+from selma.experts.lora_files import load_lora_expert
 from selma.testing.tiny_dit import build_tiny_flux, build_tiny_sd3
 from selma.training import TrainConfig, train_expert
 from selma.training.dit_backend import FlowMatchingBackend
@@ -39,12 +40,21 @@ def flux_folder(tmp_path_factory):
 def flux_expert(flux_folder, tmp_path_factory):
     """A FLUX expert trained headlessly (diffusers) on the folder's model: the file a user would load."""
     data = tmp_path_factory.mktemp("data") / "colours"
-    writer = DatasetWriter(data)
-    for index, rgb in enumerate([(230, 20, 20), (20, 200, 40), (30, 40, 220), (240, 230, 30)]):
-        writer.add(Image.new("RGB", (32, 32), rgb), f"a picture in colour {index}", index)
+    write_colours(data, 4)
     backend = FlowMatchingBackend(build_tiny_flux(), max_sequence_length=16)
     config = TrainConfig(rank=4, alpha=8, resolution=32, batch_size=2, steps=4, save_every=0, learning_rate=5e-3)
     return train_expert(backend, data, tmp_path_factory.mktemp("out"), config, skill="colours").expert_path
+
+
+COLOURS = [(230, 20, 20), (20, 200, 40), (30, 40, 220), (240, 230, 30)]
+
+
+def write_colours(folder, count: int):
+    """A dataset of `count` solid-colour 32 px images captioned "a picture in colour <i>"."""
+    writer = DatasetWriter(folder)
+    for index, rgb in enumerate(COLOURS[:count]):
+        writer.add(Image.new("RGB", (32, 32), rgb), f"a picture in colour {index}", index)
+    return folder
 
 
 def _conditioning():
@@ -141,9 +151,7 @@ def test_selma_train_expert_trains_a_flux_model_in_comfyui(comfy, comfy_folders,
     from selma.testing.comfy_lora import lora_keys_loaded
 
     folder = comfy_folders / "output" / "colours"
-    writer = DatasetWriter(folder)
-    for index, rgb in enumerate([(230, 20, 20), (20, 200, 40), (30, 40, 220), (240, 230, 30)]):
-        writer.add(Image.new("RGB", (32, 32), rgb), f"a picture in colour {index}", index)
+    write_colours(folder, 4)
     model, clip, vae = load_flux_folder(flux_folder)
     conditioning, noisy = _conditioning(), torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(2))
     base = _patched_forward(model, conditioning, noisy)
@@ -180,6 +188,18 @@ def test_selma_train_expert_trains_a_flux_model_in_comfyui(comfy, comfy_folders,
     assert torch.equal(_patched_forward(model, conditioning, noisy), base)  # the input MODEL is untouched
 
 
+def _sd3_forward(patcher, conditioning, noisy) -> torch.Tensor:
+    """ComfyUI's MMDiT output, its LoRA patches loaded as a sampler loads them (t in [0, 1000], as diffusers')."""
+    import comfy.model_management
+
+    comfy.model_management.load_models_gpu([patcher], force_full_load=True)
+    with torch.no_grad():
+        return patcher.model.diffusion_model(
+            noisy, torch.tensor([600.0]), context=conditioning["encoder_hidden_states"],
+            y=conditioning["pooled_projections"], transformer_options={},
+        )  # fmt: skip
+
+
 @pytest.mark.comfyui
 def test_stock_loraloader_consumes_every_key_of_an_sd3_expert(comfy, node_package, tmp_path):
     from comfyui_selma.nodes.glue.diffusers_sd3_folder import load_sd3_model
@@ -188,9 +208,7 @@ def test_stock_loraloader_consumes_every_key_of_an_sd3_expert(comfy, node_packag
 
     build_tiny_sd3(tmp_path / "sd3")
     data = tmp_path / "data"
-    writer = DatasetWriter(data)
-    for index, rgb in enumerate([(230, 20, 20), (20, 200, 40)]):
-        writer.add(Image.new("RGB", (32, 32), rgb), f"a picture in colour {index}", index)
+    write_colours(data, 2)
     backend = FlowMatchingBackend(build_tiny_sd3(), max_sequence_length=16)
     config = TrainConfig(rank=4, alpha=8, resolution=32, batch_size=2, steps=3, save_every=0, learning_rate=5e-3)
     expert = train_expert(backend, data, tmp_path / "out", config, skill="colours").expert_path
@@ -200,22 +218,12 @@ def test_stock_loraloader_consumes_every_key_of_an_sd3_expert(comfy, node_packag
     conditioning = reference.encode_prompts(["a picture in colour 1"])
     noisy = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(4))
 
-    def forward(patcher):
-        import comfy.model_management
-
-        comfy.model_management.load_models_gpu([patcher], force_full_load=True)
-        with torch.no_grad():
-            return patcher.model.diffusion_model(
-                noisy, torch.tensor([600.0]), context=conditioning["encoder_hidden_states"],
-                y=conditioning["pooled_projections"], transformer_options={},
-            )  # fmt: skip
-
-    base = forward(model)
+    base = _sd3_forward(model, conditioning, noisy)
     with torch.no_grad():
         assert torch.allclose(base, reference.predict(noisy, torch.tensor([600.0]), conditioning), atol=1e-5)
     patched, skipped = lora_keys_loaded(model, expert)
     assert skipped == []
-    ours = forward(patched)
+    ours = _sd3_forward(patched, conditioning, noisy)
     pipe = build_tiny_sd3()
     pipe.load_lora_weights(str(expert.parent), weight_name=expert.name)
     with torch.no_grad():
@@ -230,7 +238,6 @@ def test_stock_loraloader_consumes_every_key_of_an_sd3_expert(comfy, node_packag
 def test_selma_train_expert_trains_an_sd3_model_in_comfyui(comfy, comfy_folders, node_package, tmp_path):
     """The node on ComfyUI's SD3 MODEL and CLIP (CLIP-L + CLIP-G + T5): the expert (fused qkv split into
     diffusers' names) loads in stock LoraLoader with every key consumed and in diffusers, with equal outputs."""
-    import comfy.model_management
     from comfyui_selma.nodes.glue.diffusers_sd3_folder import load_sd3_folder
     from comfyui_selma.nodes.training import SelmaTrainExpert
     from diffusers import StableDiffusion3Pipeline
@@ -240,9 +247,7 @@ def test_selma_train_expert_trains_an_sd3_model_in_comfyui(comfy, comfy_folders,
 
     build_tiny_sd3(tmp_path / "sd3")
     folder = comfy_folders / "output" / "sd3-colours"
-    writer = DatasetWriter(folder)
-    for index, rgb in enumerate([(230, 20, 20), (20, 200, 40), (30, 40, 220)]):
-        writer.add(Image.new("RGB", (32, 32), rgb), f"a picture in colour {index}", index)
+    write_colours(folder, 3)
     model, clip, vae = load_sd3_folder(tmp_path / "sd3")
     cond, pooled = clip.encode_from_tokens(clip.tokenize("a picture in colour 1"), return_pooled=True)
     assert cond.shape[-1] == 4096 and pooled.shape == (1, 64)  # ComfyUI's SD3 layout: CLIP-L+G padded, then T5
@@ -251,26 +256,18 @@ def test_selma_train_expert_trains_an_sd3_model_in_comfyui(comfy, comfy_folders,
     conditioning = reference.encode_prompts(["a picture in colour 1"])
     noisy = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(4))
 
-    def forward(patcher):
-        comfy.model_management.load_models_gpu([patcher], force_full_load=True)
-        with torch.no_grad():
-            return patcher.model.diffusion_model(
-                noisy, torch.tensor([600.0]), context=conditioning["encoder_hidden_states"],
-                y=conditioning["pooled_projections"], transformer_options={},
-            )  # fmt: skip
-
-    base = forward(model)
+    base = _sd3_forward(model, conditioning, noisy)
     out = SelmaTrainExpert().train(
         model, clip, vae, DatasetResult(folder, "sd3-colours", 3, prompts=3), "lora", rank=4, alpha=8.0, steps=3,
         learning_rate=5e-3, batch_size=2, grad_accumulation=1, resolution=32, seed=0, save_every=0,
         gradient_checkpointing=True, run_name="sd3-test",
     )  # fmt: skip
     expert, trained_model, _ = out["result"]
-    assert load_lora_expert_family(expert.path) == "sd3"
+    assert load_lora_expert(expert.path).metadata["family"] == "sd3"
     patched, skipped = lora_keys_loaded(model, expert.path)
     assert skipped == []
-    expected = forward(patched)
-    assert torch.allclose(forward(trained_model), expected, atol=1e-6)
+    expected = _sd3_forward(patched, conditioning, noisy)
+    assert torch.allclose(_sd3_forward(trained_model, conditioning, noisy), expected, atol=1e-6)
     assert (expected - base).abs().max() > 1e-4
 
     pipe = StableDiffusion3Pipeline.from_pretrained(str(tmp_path / "sd3"))
@@ -280,10 +277,4 @@ def test_selma_train_expert_trains_an_sd3_model_in_comfyui(comfy, comfy_folders,
             noisy, torch.tensor([600.0]), conditioning
         )
     assert torch.allclose(in_diffusers, expected, atol=1e-5)
-    assert torch.equal(forward(model), base)  # the input MODEL is untouched
-
-
-def load_lora_expert_family(path) -> str:
-    from selma.experts.lora_files import load_lora_expert
-
-    return load_lora_expert(path).metadata["family"]
+    assert torch.equal(_sd3_forward(model, conditioning, noisy), base)  # the input MODEL is untouched
