@@ -67,6 +67,8 @@ class ComfyBackend:
             cond, pooled = self.clip.encode_from_tokens(self.clip.tokenize(text), return_pooled=True)
             contexts.append(cond)
             pooled_outputs.append(pooled)
+            if self.wants_time_ids:
+                continue  # SDXL's adm depends on the image too: made in `predict`
             size = self.resolution
             adm = self.base_model.encode_adm(pooled_output=pooled, width=size, height=size, device=self.device)
             if adm is not None:
